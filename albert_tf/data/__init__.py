@@ -1,0 +1,1 @@
+"""Data pipelines: pretraining instances, fine-tuning features and their TFRecord readers."""
