@@ -1,0 +1,127 @@
+"""Runtime absl flags shared by every training script, and the objects built from them.
+
+Two families of flags are defined:
+
+- TF2 runtime flags: ``--strategy_type``, ``--tpu``, ``--num_gpus``, ``--all_reduce_alg``,
+  ``--mixed_precision``, ``--jit_compile``, ``--steps_per_loop``, ``--log_steps``, ``--tensorboard``.
+- The original release's TPU flags with their original defaults: ``--use_tpu`` (False), ``--tpu_name``,
+  ``--tpu_zone``, ``--gcp_project``, ``--master``, ``--num_tpu_cores`` (8), ``--iterations_per_loop``
+  (1000). ``--use_tpu --tpu_name=x`` selects the TPU strategy on TPU ``x``, as the original did.
+
+``--steps_per_loop`` defaults to None, meaning "use ``--iterations_per_loop``": the number of train steps
+run inside one ``tf.function`` call between host round trips, like ``TPUConfig.iterations_per_loop``.
+The loop is also cut at checkpoint and log boundaries, so saves land exactly on multiples of
+``--save_checkpoints_steps``. ``--log_steps`` defaults to None: one progress line per loop.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import tensorflow as tf
+from absl import flags
+
+from albert_tf import distribute
+
+_PRECISIONS = ("none", "float16", "bfloat16")
+
+
+def _definitions() -> list[tuple[Callable[..., Any], str, Any, str, dict]]:
+    """(absl define function, name, default, help, extra kwargs) for every runtime flag."""
+    return [
+        (flags.DEFINE_enum, "strategy_type", "one_device",
+         "Distribution strategy: one_device (GPU:0, else CPU:0), mirrored (all local GPUs, else all "
+         "logical CPUs), multi_worker_mirrored (cluster from TF_CONFIG) or tpu.",
+         {"enum_values": list(distribute.STRATEGY_TYPES)}),
+        (flags.DEFINE_string, "tpu", None,
+         "TPU name or grpc address for --strategy_type=tpu (falls back to --tpu_name, then --master).", {}),
+        (flags.DEFINE_integer, "num_gpus", None,
+         "GPUs for --strategy_type=mirrored (default: all visible).", {}),
+        (flags.DEFINE_string, "all_reduce_alg", None,
+         "Cross-device all-reduce: nccl|hierarchical_copy (mirrored), auto|ring|nccl (multi-worker).",
+         {}),
+        (flags.DEFINE_enum, "mixed_precision", "none",
+         "Mixed precision: none (float32), float16 (mixed_float16 with dynamic loss scaling) or "
+         "bfloat16 (mixed_bfloat16).", {"enum_values": list(_PRECISIONS)}),
+        (flags.DEFINE_bool, "jit_compile", False,
+         "XLA-compile the forward and backward pass of each train/eval step.", {}),
+        (flags.DEFINE_integer, "steps_per_loop", None,
+         "Train steps per tf.function call (host round trip). Default: --iterations_per_loop.", {}),
+        (flags.DEFINE_integer, "log_steps", None,
+         "Log progress (and write summaries) every this many steps. Default: once per loop.", {}),
+        (flags.DEFINE_bool, "tensorboard", True,
+         "Write TensorBoard summaries under <output_dir>/summaries/train (chief only).", {}),
+        (flags.DEFINE_bool, "use_tpu", False, "Original flag: whether to use a TPU.", {}),
+        (flags.DEFINE_string, "tpu_name", None,
+         "Original flag: the Cloud TPU to use (name or grpc://address).", {}),
+        (flags.DEFINE_string, "tpu_zone", None, "Original flag: GCE zone of the Cloud TPU.", {}),
+        (flags.DEFINE_string, "gcp_project", None, "Original flag: GCP project of the Cloud TPU.", {}),
+        (flags.DEFINE_string, "master", None, "Original flag: TensorFlow master URL.", {}),
+        (flags.DEFINE_integer, "num_tpu_cores", 8,
+         "Original flag: TPU cores (informational; the TPU strategy uses every core it finds).", {}),
+        (flags.DEFINE_integer, "iterations_per_loop", 1000,
+         "Original flag: steps per TPU loop; the default for --steps_per_loop.", {}),
+    ]
+
+
+def define_runtime_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Defines the runtime flags on ``flag_values``.
+
+    Safe to call more than once (scripts and tests both import it): a flag that already exists is left as
+    it is, so a script that defines one of the original flags itself keeps its own definition.
+    """
+    for define, name, default, help_text, kwargs in _definitions():
+        if name not in flag_values:
+            define(name, default, help_text, flag_values=flag_values, **kwargs)
+
+
+def strategy_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> tf.distribute.Strategy:
+    """Builds the strategy the flags ask for (see :func:`albert_tf.distribute.get_strategy`).
+
+    ``--use_tpu`` implies ``--strategy_type=tpu``; the TPU address is ``--tpu``, else ``--tpu_name``, else
+    ``--master``.
+
+    Raises:
+      ValueError: ``--use_tpu`` together with a non-TPU ``--strategy_type``.
+    """
+    strategy_type = flag_values.strategy_type
+    if flag_values.use_tpu and strategy_type not in ("one_device", "tpu"):
+        raise ValueError(
+            f"--use_tpu conflicts with --strategy_type={strategy_type}; drop one of them "
+            "(--use_tpu alone selects the TPU strategy)."
+        )
+    if flag_values.use_tpu:
+        strategy_type = "tpu"
+    return distribute.get_strategy(
+        strategy_type,
+        tpu=flag_values.tpu or flag_values.tpu_name or flag_values.master,
+        num_gpus=flag_values.num_gpus,
+        all_reduce_alg=flag_values.all_reduce_alg,
+        tpu_zone=flag_values.tpu_zone,
+        gcp_project=flag_values.gcp_project,
+    )
+
+
+def trainer_kwargs_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> dict[str, Any]:
+    """The :class:`albert_tf.training.Trainer` keyword arguments the runtime flags control.
+
+    Returns:
+      ``{"steps_per_loop", "log_steps", "jit_compile", "write_summaries"}``.
+
+    Raises:
+      ValueError: a non-positive ``--steps_per_loop``/``--iterations_per_loop`` or ``--log_steps``.
+    """
+    steps_per_loop = flag_values.steps_per_loop
+    if steps_per_loop is None:
+        steps_per_loop = flag_values.iterations_per_loop
+    if steps_per_loop is None or steps_per_loop < 1:
+        raise ValueError(
+            f"--steps_per_loop (or --iterations_per_loop) must be >= 1, got {steps_per_loop}."
+        )
+    if flag_values.log_steps is not None and flag_values.log_steps < 1:
+        raise ValueError(f"--log_steps must be >= 1 when set, got {flag_values.log_steps}.")
+    return {
+        "steps_per_loop": steps_per_loop,
+        "log_steps": flag_values.log_steps,
+        "jit_compile": flag_values.jit_compile,
+        "write_summaries": flag_values.tensorboard,
+    }

@@ -1,0 +1,586 @@
+"""Generic distributed training, evaluation and prediction loops (the TF2 stand-in for TPUEstimator).
+
+Nothing here knows about ALBERT: a task supplies a model factory, an optimizer factory, a per-replica
+dataset function, a loss function and named metric functions.
+
+Checkpoint layout under ``model_dir``:
+
+- ``tf2_checkpoints/ckpt-<step>.{index,data-*}`` plus that folder's own ``checkpoint`` state file: the full
+  training state (model, optimizer slots, ``optimizer.iterations`` = the global step, and the current
+  learning rate). Training resumes from the newest one. They live in a sub-folder because
+  ``tf.train.CheckpointManager`` always names its state file ``checkpoint``, which would clash with the
+  state file of the original TF1-layout ``model.ckpt-<step>`` checkpoints that the task scripts write at
+  the top of ``model_dir`` (see ``Trainer(on_checkpoint=...)``).
+- ``summaries/train/``: TensorBoard scalars (chief only).
+
+Loss scaling across replicas: ``loss_fn`` returns the mean loss of its replica's batch; the trainer
+divides it by the number of replicas before differentiating and the optimizer sums the gradients over
+replicas, so the update is the gradient of the mean over replicas. For a loss that is a mean over
+equally-sized per-replica batches this is exactly the one-device gradient for the same global batch.
+Gradients are clipped (by the optimizer) after that cross-replica sum, i.e. on the global gradient.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from typing import Any, Callable, Mapping, Optional, Union
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+from absl import logging
+
+from albert_tf import distribute
+
+CHECKPOINT_SUBDIR = "tf2_checkpoints"
+CHECKPOINT_NAME = "ckpt"
+SUMMARY_SUBDIR = os.path.join("summaries", "train")
+
+# A nested structure (dict, list, tuple) of tensors: one batch of features, or the model's outputs.
+Nested = Any
+DatasetFn = Callable[[tf.distribute.InputContext], tf.data.Dataset]
+LossFn = Callable[[Nested, Nested], tf.Tensor]
+# Returns per-example values, or (values, weights); the metric is their weighted mean over all examples.
+MetricFn = Callable[[Nested, Nested], Union[tf.Tensor, tuple[tf.Tensor, tf.Tensor]]]
+
+
+def _to_float32(outputs: Nested) -> Nested:
+    """Casts every floating tensor of ``outputs`` to float32 (losses and metrics run in float32)."""
+
+    def cast(t: Any) -> Any:
+        if isinstance(t, (tf.Tensor, tf.Variable)) and t.dtype.is_floating and t.dtype != tf.float32:
+            return tf.cast(t, tf.float32)
+        return t
+
+    return tf.nest.map_structure(cast, outputs)
+
+
+def _batch_size(features: Nested) -> tf.Tensor:
+    """Leading dimension of the first tensor of ``features`` (int32 scalar)."""
+    return tf.shape(tf.nest.flatten(features)[0])[0]
+
+
+class _WeightedMeans:
+    """One ``keras.metrics.Mean`` per named metric function; create under ``strategy.scope()``."""
+
+    def __init__(self, metric_fns: Mapping[str, MetricFn]):
+        self._fns = dict(metric_fns)
+        self._means = {name: keras.metrics.Mean(name=name) for name in self._fns}
+
+    def update(self, features: Nested, outputs: Nested) -> None:
+        """Adds one replica batch (called inside ``strategy.run``)."""
+        for name, fn in self._fns.items():
+            result = fn(features, outputs)
+            values, weights = result if isinstance(result, tuple) else (result, None)
+            self._means[name].update_state(values, sample_weight=weights)
+
+    def results(self) -> dict[str, float]:
+        """Current weighted means over every replica and step since the last reset."""
+        return {name: float(mean.result()) for name, mean in self._means.items()}
+
+    def reset(self) -> None:
+        for mean in self._means.values():
+            mean.reset_state()
+
+
+def _ensure_built(
+    strategy: tf.distribute.Strategy,
+    model: keras.Model,
+    data: Union[tf.data.Dataset, DatasetFn],
+) -> None:
+    """Creates the variables of an unbuilt model by calling it on one example of ``data``.
+
+    Keeps variable creation out of the replica context of ``strategy.run``. A model that already has
+    variables is left untouched.
+    """
+    if model.variables:
+        return
+    if isinstance(data, tf.data.Dataset):
+        dataset = data
+    else:
+        dataset = data(
+            tf.distribute.InputContext(num_replicas_in_sync=strategy.num_replicas_in_sync)
+        )
+    features = next(iter(dataset.take(1)))
+    features = tf.nest.map_structure(lambda t: t[:1], features)
+    with strategy.scope():
+        model(features, training=False)
+
+
+def _learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
+    """The learning rate the optimizer applied at its latest step (its schedule at step 0 before any)."""
+    lr = optimizer.learning_rate
+    if callable(lr):  # A bare schedule (legacy optimizers): evaluate it at the current step.
+        lr = lr(optimizer.iterations)
+    return float(tf.convert_to_tensor(lr))
+
+
+def _format_duration(seconds: float) -> str:
+    """``4m18s``-style duration."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def _next_boundary(step: int, every: int) -> int:
+    """Smallest multiple of ``every`` strictly greater than ``step``."""
+    return (step // every + 1) * every
+
+
+class Trainer:
+    """Distributed training loop with checkpoint/resume, summaries and progress logging.
+
+    Construction builds the model and optimizer under ``strategy.scope()``; :meth:`train` restores the
+    newest checkpoint in ``<model_dir>/tf2_checkpoints`` (or calls ``init_fn``) and trains until
+    ``optimizer.iterations == num_train_steps``.
+
+    Args:
+      strategy: from :func:`albert_tf.distribute.get_strategy`.
+      model_fn: ``() -> keras.Model``; called under the strategy scope. The model takes a batch of
+        features (as produced by the dataset) and returns a nested structure of tensors. If it has no
+        variables yet it is built by calling it on one example.
+      optimizer_fn: ``() -> keras optimizer`` (e.g. ``albert_tf.optimization.create_optimizer``); called
+        under the scope. Its ``iterations`` is the global step; clipping happens inside it. When the
+        model computes in float16 (``mixed_float16`` policy) it is wrapped in a dynamic
+        ``keras.mixed_precision.LossScaleOptimizer``.
+      dataset_fn: ``(tf.distribute.InputContext) -> tf.data.Dataset`` yielding PER-REPLICA batches of
+        ``input_context.get_per_replica_batch_size(global_batch_size)`` examples; it should shard by
+        ``input_context.input_pipeline_id`` out of ``num_input_pipelines`` and repeat forever.
+      loss_fn: ``(features, outputs) -> scalar``: the mean loss over the replica's batch. ``outputs`` are
+        cast to float32 first.
+      global_batch_size: examples per step over all replicas (for ex/s and a divisibility check).
+      num_train_steps: the global step to stop at.
+      model_dir: output folder (checkpoints and summaries; see the module docstring).
+      metrics: ``{name: fn(features, outputs) -> values | (values, weights)}``; each is logged as the
+        weighted mean since the previous log line.
+      steps_per_loop: train steps run inside one ``tf.function`` call; loops are also cut at checkpoint
+        and log boundaries.
+      log_steps: log and write summaries every this many steps; None: after every loop.
+      save_checkpoints_steps: save every this many steps (and always at the end); None: only at the end.
+      keep_checkpoint_max: how many TF2 checkpoints to keep.
+      jit_compile: XLA-compile the forward and backward pass.
+      write_summaries: write TensorBoard scalars under ``<model_dir>/summaries/train``.
+      init_fn: ``(model) -> None``, called once when no checkpoint exists (e.g. load an init checkpoint).
+      on_checkpoint: ``(step, path) -> None``, called on the chief after every save, with the TF2
+        checkpoint prefix (e.g. to also write the original TF1 layout, or to evaluate).
+
+    Raises:
+      ValueError: inconsistent arguments (each message names the offending setting).
+    """
+
+    def __init__(
+        self,
+        *,
+        strategy: tf.distribute.Strategy,
+        model_fn: Callable[[], keras.Model],
+        optimizer_fn: Callable[[], keras.optimizers.Optimizer],
+        dataset_fn: DatasetFn,
+        loss_fn: LossFn,
+        global_batch_size: int,
+        num_train_steps: int,
+        model_dir: str,
+        metrics: Optional[Mapping[str, MetricFn]] = None,
+        steps_per_loop: int = 100,
+        log_steps: Optional[int] = None,
+        save_checkpoints_steps: Optional[int] = None,
+        keep_checkpoint_max: int = 5,
+        jit_compile: bool = False,
+        write_summaries: bool = True,
+        init_fn: Optional[Callable[[keras.Model], None]] = None,
+        on_checkpoint: Optional[Callable[[int, str], None]] = None,
+    ):
+        replicas = strategy.num_replicas_in_sync
+        if global_batch_size < 1 or global_batch_size % replicas:
+            raise ValueError(
+                f"The global batch size ({global_batch_size}, e.g. --train_batch_size) must be a positive "
+                f"multiple of the {replicas} replicas in sync; change the batch size or the strategy."
+            )
+        for name, value in (("num_train_steps", num_train_steps), ("steps_per_loop", steps_per_loop),
+                            ("keep_checkpoint_max", keep_checkpoint_max)):
+            if value < 1:
+                raise ValueError(f"--{name} must be >= 1, got {value}.")
+        for name, value in (("log_steps", log_steps), ("save_checkpoints_steps", save_checkpoints_steps)):
+            if value is not None and value < 1:
+                raise ValueError(f"--{name} must be >= 1 when set, got {value}.")
+        if not model_dir:
+            raise ValueError("model_dir is empty: pass the output folder (e.g. --output_dir).")
+
+        self.strategy = strategy
+        self.model_dir = model_dir
+        self.checkpoint_dir = os.path.join(model_dir, CHECKPOINT_SUBDIR)
+        self.global_batch_size = global_batch_size
+        self.num_train_steps = num_train_steps
+        self._dataset_fn = dataset_fn
+        self._loss_fn = loss_fn
+        self._steps_per_loop = steps_per_loop
+        self._log_steps = log_steps
+        self._save_steps = save_checkpoints_steps
+        self._write_summaries = write_summaries
+        self._init_fn = init_fn
+        self._on_checkpoint = on_checkpoint
+        self._is_chief = distribute.is_chief(strategy)
+
+        with strategy.scope():
+            self.model = model_fn()
+            _ensure_built(strategy, self.model, dataset_fn)
+            optimizer = optimizer_fn()
+            self._loss_scaling = self.model.dtype_policy.compute_dtype == "float16"
+            if self._loss_scaling and not isinstance(
+                optimizer, keras.mixed_precision.LossScaleOptimizer
+            ):
+                optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+            self.optimizer = optimizer
+            # Slots exist before any restore, so a checkpoint restores them immediately.
+            self.optimizer.build(self.model.trainable_variables)
+            self._train_loss = keras.metrics.Mean(name="loss")
+            self._train_metrics = _WeightedMeans(metrics or {})
+
+        self._checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        self._manager = (
+            tf.train.CheckpointManager(
+                self._checkpoint,
+                self.checkpoint_dir,
+                max_to_keep=keep_checkpoint_max,
+                checkpoint_name=CHECKPOINT_NAME,
+            )
+            if self._is_chief
+            else None
+        )
+        self._forward_backward_fn = (
+            tf.function(self._forward_backward, jit_compile=True)
+            if jit_compile
+            else self._forward_backward
+        )
+        self._train_loop_fn = tf.function(self._train_loop)
+
+    @property
+    def global_step(self) -> int:
+        """``optimizer.iterations`` as an int."""
+        return int(self.optimizer.iterations.numpy())
+
+    def _forward_backward(self, features: Nested) -> tuple[tf.Tensor, list[tf.Tensor], Nested]:
+        """Per-replica loss, gradients (of loss / replicas, unscaled again under loss scaling), outputs."""
+        with tf.GradientTape() as tape:
+            outputs = _to_float32(self.model(features, training=True))
+            loss = tf.cast(self._loss_fn(features, outputs), tf.float32)
+            scaled_loss = loss / self.strategy.num_replicas_in_sync
+            if self._loss_scaling:
+                scaled_loss = self.optimizer.get_scaled_loss(scaled_loss)
+        grads = tape.gradient(scaled_loss, self.model.trainable_variables)
+        if self._loss_scaling:
+            grads = self.optimizer.get_unscaled_gradients(grads)
+        return loss, grads, outputs
+
+    def _replica_step(self, features: Nested) -> None:
+        loss, grads, outputs = self._forward_backward_fn(features)
+        # apply_gradients sums the gradients over replicas, then clips and updates.
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        self._train_loss.update_state(loss)
+        self._train_metrics.update(features, outputs)
+
+    def _train_loop(self, iterator: Any, num_steps: tf.Tensor) -> None:
+        for _ in tf.range(num_steps):
+            self.strategy.run(self._replica_step, args=(next(iterator),))
+
+    def _restore_or_initialize(self) -> None:
+        latest = tf.train.latest_checkpoint(self.checkpoint_dir)
+        if latest:
+            self._checkpoint.restore(latest).assert_existing_objects_matched()
+            logging.info("Resumed from %s at step %d.", latest, self.global_step)
+        elif self._init_fn is not None:
+            self._init_fn(self.model)
+
+    def _save(self, step: int) -> None:
+        """Saves the training state; non-chief workers write to a throw-away folder (all must save)."""
+        if self._is_chief:
+            path = self._manager.save(checkpoint_number=step)
+            logging.info("Saved checkpoint %s", path)
+            if self._on_checkpoint is not None:
+                self._on_checkpoint(step, path)
+            return
+        scratch = tempfile.mkdtemp(prefix="albert_tf_worker_ckpt_")
+        try:
+            self._checkpoint.write(os.path.join(scratch, CHECKPOINT_NAME))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def train(self) -> dict[str, Any]:
+        """Trains to ``num_train_steps``, resuming from the newest checkpoint.
+
+        Returns:
+          ``{"global_step", "loss", "metrics", "learning_rate", "train_seconds", "steps_per_second",
+          "examples_per_second"}``: ``loss`` and ``metrics`` are the means over the steps since the
+          previous log line (None / empty when no step ran); rates cover the steps run by this call.
+        """
+        self._restore_or_initialize()
+        step = start_step = self.global_step
+        writer = (
+            tf.summary.create_file_writer(os.path.join(self.model_dir, SUMMARY_SUBDIR))
+            if self._is_chief and self._write_summaries
+            else None
+        )
+        iterator = iter(self.strategy.distribute_datasets_from_function(self._dataset_fn))
+        next_save = _next_boundary(step, self._save_steps) if self._save_steps else None
+        next_log = _next_boundary(step, self._log_steps) if self._log_steps else None
+        summary: dict[str, Any] = {"loss": None, "metrics": {}}
+        train_start = log_start = time.time()
+        log_start_step = step
+        while step < self.num_train_steps:
+            num_steps = min(self._steps_per_loop, self.num_train_steps - step)
+            for boundary in (next_save, next_log):
+                if boundary is not None:
+                    num_steps = min(num_steps, boundary - step)
+            try:
+                self._train_loop_fn(iterator, tf.constant(num_steps, tf.int32))
+            except tf.errors.OutOfRangeError as e:
+                raise ValueError(
+                    f"The training dataset ran out near step {self.global_step} of "
+                    f"{self.num_train_steps}; make dataset_fn repeat() (or lower --num_train_steps)."
+                ) from e
+            step = self.global_step
+            done = step >= self.num_train_steps
+            if next_log is None or step >= next_log or done:
+                now = time.time()
+                summary = self._log(step, step - log_start_step, now - log_start, writer)
+                log_start, log_start_step = now, step
+                if next_log is not None:
+                    next_log = _next_boundary(step, self._log_steps)
+            if (next_save is not None and step >= next_save) or done:
+                self._save(step)
+                if next_save is not None:
+                    next_save = _next_boundary(step, self._save_steps)
+        elapsed = time.time() - train_start
+        steps_per_second = (step - start_step) / elapsed if step > start_step else 0.0
+        summary.update(
+            global_step=step,
+            learning_rate=_learning_rate(self.optimizer),
+            train_seconds=elapsed,
+            steps_per_second=steps_per_second,
+            examples_per_second=steps_per_second * self.global_batch_size,
+        )
+        if writer is not None:
+            writer.close()
+        return summary
+
+    def _log(
+        self, step: int, steps: int, seconds: float, writer: Optional[tf.summary.SummaryWriter]
+    ) -> dict[str, Any]:
+        """Logs one progress line, writes summaries, resets the running means; returns loss/metrics."""
+        loss = float(self._train_loss.result())
+        metrics = self._train_metrics.results()
+        self._train_loss.reset_state()
+        self._train_metrics.reset()
+        lr = _learning_rate(self.optimizer)
+        steps_per_second = steps / seconds if seconds > 0 else 0.0
+        examples_per_second = steps_per_second * self.global_batch_size
+        remaining = (self.num_train_steps - step) / steps_per_second if steps_per_second else 0.0
+        metric_text = "".join(f" {name}={value:.4f}" for name, value in metrics.items())
+        logging.info(
+            "step %d/%d (%.1f%%) loss=%.4f%s lr=%.3e %.2f steps/s %.1f ex/s ETA %s",
+            step, self.num_train_steps, 100.0 * step / self.num_train_steps, loss, metric_text, lr,
+            steps_per_second, examples_per_second, _format_duration(remaining),
+        )
+        if writer is not None:
+            with writer.as_default(step=step):
+                tf.summary.scalar("loss", loss)
+                for name, value in metrics.items():
+                    tf.summary.scalar(name, value)
+                tf.summary.scalar("learning_rate", lr)
+                tf.summary.scalar("steps_per_second", steps_per_second)
+                tf.summary.scalar("examples_per_second", examples_per_second)
+            writer.flush()
+        return {"loss": loss, "metrics": metrics}
+
+
+def _distribute_eval_data(
+    strategy: tf.distribute.Strategy, data: Union[tf.data.Dataset, DatasetFn], what: str
+) -> Any:
+    """Distributes evaluation data; refuses multi-worker strategies (ragged final batches would hang)."""
+    if distribute.is_multi_worker(strategy):
+        raise ValueError(
+            f"{what} does not run under a multi-worker strategy: the final partial batch would leave "
+            "workers with different step counts. Run it in a single-worker process "
+            "(--strategy_type=one_device or mirrored), like the original's separate eval job."
+        )
+    if isinstance(data, tf.data.Dataset):
+        return strategy.experimental_distribute_dataset(data)
+    return strategy.distribute_datasets_from_function(data)
+
+
+def _step_function(
+    strategy: tf.distribute.Strategy, distributed: Any, replica_fn: Callable[[Nested], Any]
+) -> Callable[[Any], Any]:
+    """A ``tf.function`` running ``replica_fn`` on every replica; one trace for every batch size."""
+
+    def step(batch: Any) -> Any:
+        return strategy.run(replica_fn, args=(batch,))
+
+    return tf.function(step, input_signature=[distributed.element_spec])
+
+
+def _forward_fn(model: keras.Model, jit_compile: bool) -> Callable[[Nested], Nested]:
+    """Inference forward pass with outputs cast to float32 (XLA-compiled when ``jit_compile``)."""
+
+    def forward(features: Nested) -> Nested:
+        return _to_float32(model(features, training=False))
+
+    return tf.function(forward, jit_compile=True) if jit_compile else forward
+
+
+def evaluate(
+    strategy: tf.distribute.Strategy,
+    model: keras.Model,
+    data: Union[tf.data.Dataset, DatasetFn],
+    *,
+    metrics: Optional[Mapping[str, MetricFn]] = None,
+    loss_fn: Optional[LossFn] = None,
+    num_steps: Optional[int] = None,
+    jit_compile: bool = False,
+) -> dict[str, float]:
+    """Runs the model (``training=False``) over evaluation data and returns metric results.
+
+    Args:
+      strategy: a single-worker strategy (one_device, mirrored, tpu).
+      model: a model created under ``strategy.scope()``.
+      data: a ``tf.data.Dataset`` of GLOBAL batches (split over replicas by the strategy; a final partial
+        batch is fine off-TPU: replicas may even get empty batches), or a ``dataset_fn(input_context)``
+        of per-replica batches.
+      metrics: ``{name: fn(features, outputs) -> values | (values, weights)}``, reported as weighted
+        means over every example.
+      loss_fn: as for :class:`Trainer`; reported as ``loss``, the example-weighted mean of the per-batch
+        losses.
+      num_steps: stop after this many batches; None runs until the data ends (it must be finite).
+      jit_compile: XLA-compile the forward pass.
+
+    Returns:
+      ``{name: value}`` for every metric, plus ``loss`` when ``loss_fn`` is given.
+    """
+    distributed = _distribute_eval_data(strategy, data, "evaluate")
+    _ensure_built(strategy, model, data)
+    forward = _forward_fn(model, jit_compile)
+    with strategy.scope():
+        means = _WeightedMeans(metrics or {})
+        loss_mean = keras.metrics.Mean(name="loss") if loss_fn is not None else None
+
+    def replica_eval(features: Nested) -> None:
+        outputs = forward(features)
+        if loss_mean is not None:
+            size = _batch_size(features)
+            loss = tf.cast(loss_fn(features, outputs), tf.float32)
+            # A replica's empty share of the final batch yields NaN; weight it out.
+            loss = tf.where(size > 0, loss, 0.0)
+            loss_mean.update_state(loss, sample_weight=tf.cast(size, tf.float32))
+        means.update(features, outputs)
+
+    step = _step_function(strategy, distributed, replica_eval)
+    for index, batch in enumerate(distributed):
+        if num_steps is not None and index >= num_steps:
+            break
+        step(batch)
+    results = means.results()
+    if loss_mean is not None:
+        results["loss"] = float(loss_mean.result())
+    return results
+
+
+def checkpoint_global_step(checkpoint_path: str) -> Optional[int]:
+    """The training step a checkpoint was written at, or None when it cannot tell.
+
+    Reads a TF1 ``global_step`` variable, else a TF2 ``optimizer/.../_iterations`` variable, else the
+    ``-<N>`` suffix of the file name (``model.ckpt-120``, ``ckpt-120``).
+    """
+    names = [name for name, _ in tf.train.list_variables(checkpoint_path)]
+    for name in names:
+        if name == "global_step" or (
+            name.startswith("optimizer/") and name.endswith("_iterations/.ATTRIBUTES/VARIABLE_VALUE")
+        ):
+            return int(tf.train.load_variable(checkpoint_path, name))
+    match = re.search(r"-(\d+)$", os.path.basename(checkpoint_path))
+    return int(match.group(1)) if match else None
+
+
+def evaluate_checkpoint(
+    strategy: tf.distribute.Strategy,
+    model: keras.Model,
+    checkpoint_path: str,
+    data: Union[tf.data.Dataset, DatasetFn],
+    *,
+    restore_fn: Optional[Callable[[keras.Model, str], Any]] = None,
+    **evaluate_kwargs: Any,
+) -> dict[str, float]:
+    """Loads ``checkpoint_path`` into ``model`` and runs :func:`evaluate` on ``data``.
+
+    Args:
+      restore_fn: ``(model, path)``; by default restores the ``model`` part of a TF2 training checkpoint
+        written by :class:`Trainer`. Pass e.g. ``albert_tf.load_original_checkpoint`` for TF1-layout
+        ``model.ckpt-<step>`` files.
+      evaluate_kwargs: forwarded to :func:`evaluate`.
+
+    Returns:
+      The metrics of :func:`evaluate` plus ``global_step`` (see :func:`checkpoint_global_step`; -1 when
+      unknown).
+    """
+    _ensure_built(strategy, model, data)
+    if restore_fn is None:
+        tf.train.Checkpoint(model=model).restore(checkpoint_path).expect_partial()\
+            .assert_existing_objects_matched()
+    else:
+        restore_fn(model, checkpoint_path)
+    results = evaluate(strategy, model, data, **evaluate_kwargs)
+    step = checkpoint_global_step(checkpoint_path)
+    results["global_step"] = -1 if step is None else step
+    return results
+
+
+def predict(
+    strategy: tf.distribute.Strategy,
+    model: keras.Model,
+    dataset: tf.data.Dataset,
+    *,
+    output_fn: Optional[Callable[[Nested, Nested], Nested]] = None,
+    num_steps: Optional[int] = None,
+    jit_compile: bool = False,
+) -> Nested:
+    """Runs the model (``training=False``) over ``dataset`` and returns every output, in input order.
+
+    Args:
+      strategy: a single-worker strategy (one_device or mirrored; on TPU pad to full batches).
+      model: a model created under ``strategy.scope()``.
+      dataset: GLOBAL batches, in order; a final partial batch is fine.
+      output_fn: ``(features, outputs) -> nested tensors`` with a leading batch dimension to collect
+        (e.g. probabilities plus an id feature); default: the model outputs.
+      num_steps: stop after this many batches; None runs to the end of ``dataset``.
+      jit_compile: XLA-compile the forward pass.
+
+    Returns:
+      The structure of ``output_fn``'s result with numpy arrays concatenated along axis 0: one row per
+      input example, in dataset order.
+    """
+    distributed = _distribute_eval_data(strategy, dataset, "predict")
+    _ensure_built(strategy, model, dataset)
+    forward = _forward_fn(model, jit_compile)
+
+    def replica_predict(features: Nested) -> Nested:
+        outputs = forward(features)
+        return outputs if output_fn is None else output_fn(features, outputs)
+
+    step = _step_function(strategy, distributed, replica_predict)
+    chunks: list[Nested] = []
+    for index, batch in enumerate(distributed):
+        if num_steps is not None and index >= num_steps:
+            break
+        # The strategy splits each global batch into consecutive slices, one per replica, in order.
+        chunks.extend(strategy.experimental_local_results(step(batch)))
+    if not chunks:
+        raise ValueError("predict got an empty dataset: there is nothing to predict.")
+    return tf.nest.map_structure(
+        lambda *parts: np.concatenate([np.asarray(p) for p in parts], axis=0), *chunks
+    )

@@ -1,0 +1,182 @@
+"""A toy classification task for the training-loop tests, and the child processes they launch.
+
+Logical CPU devices and multi-worker strategies must be set up before TensorFlow initialises, so the
+distributed tests run this file as a fresh process:
+
+  python distributed_child.py mirrored OUT.npz               # 2 logical CPUs: one_device vs mirrored
+  TF_CONFIG=... python distributed_child.py worker OUT.npz DIR   # one multi-worker-mirrored worker
+
+Results go to OUT.npz; the test process makes the assertions.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from typing import Any, Optional
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+from albert_tf import distribute, optimization, training  # noqa: E402
+
+# The toy model reads only "ids"; tf_keras warns about the other feature keys on every call.
+warnings.filterwarnings("ignore", message="Input dict contained keys")
+
+VOCAB = 16
+SEQ = 4
+CLASSES = 3
+NUM_EXAMPLES = 64
+GLOBAL_BATCH = 8
+
+
+def toy_examples(num: int = NUM_EXAMPLES, seed: int = 0) -> dict[str, np.ndarray]:
+    """Deterministic examples: ``ids`` int32 [num, SEQ], ``label`` int32 [num] (sum of ids mod 3),
+    ``index`` int32 [num] (position, to check output order)."""
+    rng = np.random.RandomState(seed)
+    ids = rng.randint(0, VOCAB, size=(num, SEQ)).astype(np.int32)
+    return {
+        "ids": ids,
+        "label": (ids.sum(axis=1) % CLASSES).astype(np.int32),
+        "index": np.arange(num, dtype=np.int32),
+    }
+
+
+def toy_model() -> keras.Model:
+    """Embedding -> mean pool -> dense(relu) -> dense logits; returns ``{"logits": [B, 3]}``.
+
+    Weights come from a fixed numpy generator, so every call builds an identical model.
+    """
+    ids = keras.Input(shape=(SEQ,), dtype=tf.int32, name="ids")
+    x = keras.layers.Embedding(VOCAB, 8)(ids)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    x = keras.layers.Dense(8, activation="relu")(x)
+    logits = keras.layers.Dense(CLASSES, name="logits")(x)
+    model = keras.Model(inputs={"ids": ids}, outputs={"logits": logits})
+    rng = np.random.RandomState(1)
+    model.set_weights([rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in model.get_weights()])
+    return model
+
+
+def toy_optimizer(num_train_steps: int = 8) -> keras.optimizers.Optimizer:
+    """The project's AdamW with warmup + linear decay and global-norm clipping."""
+    return optimization.create_optimizer(
+        init_lr=0.05, num_train_steps=num_train_steps, num_warmup_steps=2, optimizer="adamw"
+    )
+
+
+def toy_loss(features: dict[str, tf.Tensor], outputs: dict[str, tf.Tensor]) -> tf.Tensor:
+    """Mean cross-entropy over the batch."""
+    return tf.reduce_mean(
+        keras.losses.sparse_categorical_crossentropy(
+            features["label"], outputs["logits"], from_logits=True
+        )
+    )
+
+
+def toy_accuracy(features: dict[str, tf.Tensor], outputs: dict[str, tf.Tensor]) -> tf.Tensor:
+    """Per-example 0/1 correctness."""
+    predictions = tf.argmax(outputs["logits"], axis=-1, output_type=tf.int32)
+    return tf.cast(tf.equal(predictions, features["label"]), tf.float32)
+
+
+def toy_dataset_fn(
+    input_context: tf.distribute.InputContext, num_batches: Optional[int] = None
+) -> tf.data.Dataset:
+    """Per-replica training batches, sharded by input pipeline, repeating forever.
+
+    With ``num_batches`` the stream cycles through the first ``num_batches`` global batches only.
+    """
+    data = toy_examples()
+    if num_batches is not None:
+        data = {k: v[: num_batches * GLOBAL_BATCH] for k, v in data.items()}
+    dataset = tf.data.Dataset.from_tensor_slices(data)
+    dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    per_replica = input_context.get_per_replica_batch_size(GLOBAL_BATCH)
+    return dataset.repeat().batch(per_replica, drop_remainder=True)
+
+
+def eval_dataset(num: int, batch: int) -> tf.data.Dataset:
+    """Global eval batches over the first ``num`` examples, final partial batch kept."""
+    return tf.data.Dataset.from_tensor_slices(toy_examples(num)).batch(batch)
+
+
+def train_toy(
+    strategy: tf.distribute.Strategy, model_dir: str, num_train_steps: int = 6, **kwargs: Any
+) -> tuple[training.Trainer, dict[str, Any]]:
+    """Trains the toy task; ``kwargs`` override Trainer arguments."""
+    arguments = dict(
+        strategy=strategy,
+        model_fn=toy_model,
+        optimizer_fn=lambda: toy_optimizer(num_train_steps),
+        dataset_fn=toy_dataset_fn,
+        loss_fn=toy_loss,
+        metrics={"acc": toy_accuracy},
+        global_batch_size=GLOBAL_BATCH,
+        num_train_steps=num_train_steps,
+        model_dir=model_dir,
+        steps_per_loop=3,
+    )
+    arguments.update(kwargs)
+    trainer = training.Trainer(**arguments)
+    return trainer, trainer.train()
+
+
+def _mirrored(out_path: str, work_dir: str) -> None:
+    distribute.split_cpu_devices(2)
+    results: dict[str, Any] = {}
+    strategies = {
+        "one": tf.distribute.OneDeviceStrategy("/cpu:0"),
+        "mirrored": distribute.get_strategy("mirrored"),
+    }
+    results["mirrored_replicas"] = strategies["mirrored"].num_replicas_in_sync
+    for name, strategy in strategies.items():
+        trainer, summary = train_toy(strategy, os.path.join(work_dir, name))
+        results[f"{name}_loss"] = summary["loss"]
+        results[f"{name}_step"] = summary["global_step"]
+        for i, weight in enumerate(trainer.model.get_weights()):
+            results[f"{name}_w{i}"] = weight
+        # 9 examples in batches of 4: the final global batch holds 1 example, so under mirrored one
+        # replica gets an empty share.
+        predictions = training.predict(
+            strategy,
+            trainer.model,
+            eval_dataset(9, 4),
+            output_fn=lambda f, o: {"index": f["index"], "logits": o["logits"]},
+        )
+        results[f"{name}_pred_index"] = predictions["index"]
+        results[f"{name}_pred_logits"] = predictions["logits"]
+        metrics = training.evaluate(
+            strategy, trainer.model, eval_dataset(9, 4), metrics={"acc": toy_accuracy}, loss_fn=toy_loss
+        )
+        results[f"{name}_eval_acc"] = metrics["acc"]
+        results[f"{name}_eval_loss"] = metrics["loss"]
+    np.savez(out_path, **results)
+
+
+def _worker(out_path: str, model_dir: str) -> None:
+    strategy = distribute.get_strategy("multi_worker_mirrored")
+    trainer, summary = train_toy(strategy, model_dir, save_checkpoints_steps=3)
+    weights = {f"w{i}": w for i, w in enumerate(trainer.model.get_weights())}
+    np.savez(
+        out_path,
+        replicas=strategy.num_replicas_in_sync,
+        step=summary["global_step"],
+        chief=distribute.is_chief(strategy),
+        **weights,
+    )
+
+
+if __name__ == "__main__":
+    mode, output = sys.argv[1], sys.argv[2]
+    if mode == "mirrored":
+        _mirrored(output, sys.argv[3])
+    elif mode == "worker":
+        _worker(output, sys.argv[3])
+    else:
+        raise SystemExit(f"unknown mode {mode!r}: use mirrored or worker")
