@@ -1,0 +1,622 @@
+"""Tokenization identical to the original ALBERT release, in Python and inside the TensorFlow graph.
+
+Two paths, as in the original ``tokenization.py``:
+
+* SentencePiece (the released English models, ``30k-clean.model``): callers run
+  :func:`preprocess_text` (whitespace collapse, NFKD, accent removal, optional lowercasing; no quote
+  normalisation), then :func:`encode_pieces` / :func:`encode_ids`, which split "digits," pieces into
+  digit pieces plus a separate ``,`` piece. ``FullTokenizer.tokenize`` does *not* preprocess.
+* WordPiece (``vocab.txt``, the Chinese models): BERT's :class:`BasicTokenizer` then greedy
+  longest-match :class:`WordpieceTokenizer`.
+
+The comma rule follows the original's *intended* behaviour (what it does under Python 2): when a piece
+like ``90,`` that does not start a word is re-encoded, the leading ``▁`` that SentencePiece adds is
+dropped. Under Python 3 the original compares ``str`` with ``bytes`` and never drops it (upstream
+issue #85); albert-tf deliberately does not reproduce that bug.
+
+:class:`InGraphTokenizer` is a ``tf_keras`` layer doing ``preprocess_text`` + ``encode_ids`` with
+TensorFlow / tensorflow-text graph ops only, so it can live inside a SavedModel.
+"""
+from __future__ import annotations
+
+import base64
+import collections
+import os
+import unicodedata
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import sentencepiece as spm
+import tensorflow as tf
+import tensorflow_text as tf_text
+import tf_keras as keras
+
+SPIECE_UNDERLINE = "\u2581"
+_SPM_FLAG_HINT = "--spm_model_file"
+_PREFERRED_SPM_MODEL = "30k-clean.model"
+_WORDPIECE_VOCAB = "vocab.txt"
+
+PathLike = str | os.PathLike
+
+
+# ----------------------------------------------------------------------------------------------
+# Text helpers
+# ----------------------------------------------------------------------------------------------
+
+def convert_to_unicode(text: str | bytes) -> str:
+    """Returns ``text`` as ``str``; bytes are decoded as UTF-8 with invalid bytes *ignored* (original)."""
+    if isinstance(text, str):
+        return text
+    if isinstance(text, bytes):
+        return text.decode("utf-8", "ignore")
+    raise ValueError(f"Unsupported string type: {type(text).__name__} (expected str or bytes).")
+
+
+def printable_text(text: str | bytes) -> str:
+    """Returns ``text`` in a form suitable for printing or logging (on Python 3: ``str``)."""
+    return convert_to_unicode(text)
+
+
+def _decode_strict(text: str | bytes, what: str) -> str:
+    """Decodes bytes as UTF-8, raising a ValueError that names ``what`` and the bad byte offset."""
+    if isinstance(text, str):
+        return text
+    if isinstance(text, bytes):
+        try:
+            return text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f"{what} is not valid UTF-8 (byte {err.start}: {text[err.start:err.start + 4]!r}). "
+                "Decode the input yourself (e.g. with the right encoding, or errors='replace') "
+                "and pass a str.") from err
+    raise ValueError(f"{what} must be str or bytes, got {type(text).__name__}.")
+
+
+def preprocess_text(inputs: str | bytes, remove_space: bool = True, lower: bool = False) -> str:
+    """Normalises text before SentencePiece, exactly as the original ``preprocess_text``.
+
+    Args:
+      inputs: one text (``str``, or UTF-8 ``bytes``).
+      remove_space: strip and collapse every whitespace run (``str.split``) into one space.
+      lower: apply ``str.lower()`` at the end.
+
+    Returns:
+      The text after NFKD normalisation with every character of non-zero canonical combining class
+      (``unicodedata.combining``) removed, i.e. accents dropped. No quote normalisation.
+
+    Raises:
+      ValueError: bytes that are not valid UTF-8.
+    """
+    outputs = _decode_strict(inputs, "preprocess_text input")
+    if remove_space:
+        outputs = " ".join(outputs.strip().split())
+    outputs = unicodedata.normalize("NFKD", outputs)
+    outputs = "".join(c for c in outputs if not unicodedata.combining(c))
+    if lower:
+        outputs = outputs.lower()
+    return outputs
+
+
+def _ends_with_digit_comma(piece: str) -> bool:
+    """The original's trigger for the comma rule: len > 1, last char ``,``, second-to-last a digit."""
+    return len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit()
+
+
+def _split_digit_comma(sp_model: spm.SentencePieceProcessor, piece: str) -> list[str]:
+    """Re-encodes a "digits," piece as digit pieces plus ``,`` (the intended comma rule).
+
+    Args:
+      sp_model: the SentencePiece processor.
+      piece: a piece for which :func:`_ends_with_digit_comma` holds, e.g. ``"▁1990,"`` or ``"90,"``.
+
+    Returns:
+      The replacement pieces, e.g. ``["▁", "1990", ","]`` for ``"▁1990,"`` (model-dependent).
+    """
+    cur_pieces = sp_model.EncodeAsPieces(piece[:-1].replace(SPIECE_UNDERLINE, ""))
+    # SentencePiece prefixes the re-encoded text with "▁"; a piece in the middle of a word must not
+    # gain a word boundary, so that "▁" goes (the original meant to do this; py3 never did).
+    if piece[0] != SPIECE_UNDERLINE and cur_pieces and cur_pieces[0].startswith(SPIECE_UNDERLINE):
+        if len(cur_pieces[0]) == 1:
+            cur_pieces = cur_pieces[1:]
+        else:
+            cur_pieces[0] = cur_pieces[0][1:]
+    cur_pieces.append(piece[-1])
+    return cur_pieces
+
+
+def encode_pieces(sp_model: spm.SentencePieceProcessor, text: str | bytes,
+                  return_unicode: bool = True, sample: bool = False) -> list[str]:
+    """Splits (already preprocessed) text into SentencePiece pieces, applying the comma rule.
+
+    Args:
+      sp_model: a loaded ``sentencepiece.SentencePieceProcessor``.
+      text: the text (``str`` or UTF-8 ``bytes``); it is *not* preprocessed here.
+      return_unicode: kept for the original signature; on Python 3 the original always returns ``str``
+        pieces whatever this says, and so does this function.
+      sample: use subword regularisation (``SampleEncodeAsPieces(text, 64, 0.1)``), as the original.
+
+    Returns:
+      The list of pieces (``str``).
+    """
+    del return_unicode  # Python 3 pieces are always str, as in the original under Python 3.
+    text = _decode_strict(text, "encode_pieces input")
+    pieces = sp_model.SampleEncodeAsPieces(text, 64, 0.1) if sample else sp_model.EncodeAsPieces(text)
+    new_pieces: list[str] = []
+    for piece in pieces:
+        if _ends_with_digit_comma(piece):
+            new_pieces.extend(_split_digit_comma(sp_model, piece))
+        else:
+            new_pieces.append(piece)
+    return new_pieces
+
+
+def encode_ids(sp_model: spm.SentencePieceProcessor, text: str | bytes, sample: bool = False) -> list[int]:
+    """Ids of :func:`encode_pieces` (``PieceToId`` per piece; unknown pieces give the unk id)."""
+    return [sp_model.PieceToId(piece) for piece in encode_pieces(sp_model, text, return_unicode=False,
+                                                                  sample=sample)]
+
+
+def whitespace_tokenize(text: str) -> list[str]:
+    """Strips ``text`` and splits it on whitespace runs (``str.split``)."""
+    text = text.strip()
+    if not text:
+        return []
+    return text.split()
+
+
+def is_start_piece(piece: str, spm_mode: bool) -> bool:
+    """Whether ``piece`` starts a new word for whole-word masking (original ``_is_start_piece_*``).
+
+    SentencePiece mode (``_is_start_piece_sp``): a start if the piece begins with ``▁`` or ``<``, is one
+    of the special punctuation characters ``!"#$%&()*+,-./:;?@[\\]^_`{|}~``, or contains any
+    character that, lowercased, is neither an ASCII letter nor such a special character. (The
+    original also adds € and £ as *bytes*, which never equal a ``str`` on Python 3; they are therefore
+    not special here, so "€" is a start only through the last rule.)
+    WordPiece mode (``_is_start_piece_bert``): a start unless it begins with ``##``.
+    """
+    if not spm_mode:
+        return not piece.startswith("##")
+    if piece.startswith(SPIECE_UNDERLINE) or piece.startswith("<") or piece in _SPECIAL_PIECES:
+        return True
+    return not all(c.lower() in _ENGLISH_OR_SPECIAL for c in piece)
+
+
+_SPECIAL_PIECES = frozenset('!"#$%&()*+,-./:;?@[\\]^_`{|}~')
+_ENGLISH_OR_SPECIAL = frozenset("abcdefghijklmnopqrstuvwxyz") | _SPECIAL_PIECES
+
+
+# ----------------------------------------------------------------------------------------------
+# Vocabularies and the full tokenizer
+# ----------------------------------------------------------------------------------------------
+
+def load_vocab(vocab_file: PathLike) -> "collections.OrderedDict[str, int]":
+    """Loads a WordPiece vocabulary: one token per line, id = order of first appearance.
+
+    Each line keeps its first whitespace-separated field; a blank line stands for ``" "``; duplicates
+    keep their first id (ids stay consecutive, as in the original's ``vocab[token] = len(vocab)``).
+
+    Raises:
+      FileNotFoundError: the file does not exist.
+      ValueError: the file is not a text vocabulary (invalid UTF-8 or binary control bytes, e.g. a
+        SentencePiece ``.model`` passed as ``--vocab_file``); the message names the file and line.
+    """
+    path = os.fspath(vocab_file)
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"Vocabulary file not found: {path!r} (--vocab_file).")
+    with tf.io.gfile.GFile(path, "rb") as reader:
+        raw = reader.read()
+    vocab: collections.OrderedDict[str, int] = collections.OrderedDict()
+    lines = raw.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()  # The text after the final newline is not a line.
+    for line_no, line in enumerate(lines, start=1):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise _not_a_vocab_error(path, line_no, f"invalid UTF-8 at byte {err.start}") from err
+        binary = [c for c in text if unicodedata.category(c) == "Cc" and c not in "\t\r\x0b\x0c"]
+        if binary:
+            raise _not_a_vocab_error(path, line_no, f"control character {binary[0]!r}")
+        token = text.strip().split()[0] if text.strip() else " "
+        if token not in vocab:
+            vocab[token] = len(vocab)
+    return vocab
+
+
+def _not_a_vocab_error(path: str, line_no: int, reason: str) -> ValueError:
+    hint = (" It looks like a SentencePiece model: pass it as --spm_model_file instead."
+            if path.endswith(".model") or "control character" in reason else "")
+    return ValueError(f"{path!r} is not a text vocabulary (line {line_no}: {reason}); a vocab file has "
+                      f"one UTF-8 token per line.{hint}")
+
+
+def convert_by_vocab(vocab: Mapping, items: Iterable) -> list:
+    """Maps each item through ``vocab`` (token->id or id->token); unknown items raise KeyError."""
+    output = []
+    for item in items:
+        if item not in vocab:
+            raise KeyError(f"{item!r} is not in the vocabulary ({len(vocab)} entries).")
+        output.append(vocab[item])
+    return output
+
+
+def convert_tokens_to_ids(vocab: Mapping[str, int], tokens: Iterable[str]) -> list[int]:
+    """Plain dictionary lookup of tokens (the WordPiece path)."""
+    return convert_by_vocab(vocab, tokens)
+
+
+def convert_ids_to_tokens(inv_vocab: Mapping[int, str], ids: Iterable[int]) -> list[str]:
+    """Plain dictionary lookup of ids (the WordPiece path)."""
+    return convert_by_vocab(inv_vocab, ids)
+
+
+def read_spm_model(spm_model_file: PathLike) -> bytes:
+    """Reads a SentencePiece model file (local or any ``tf.io.gfile`` path) and returns its bytes.
+
+    Raises:
+      FileNotFoundError: naming the path and the ``--spm_model_file`` flag.
+    """
+    path = os.fspath(spm_model_file)
+    if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
+        raise FileNotFoundError(
+            f"SentencePiece model file not found: {path!r}. Pass the release's 30k-clean.model with "
+            f"{_SPM_FLAG_HINT}.")
+    with tf.io.gfile.GFile(path, "rb") as reader:
+        return reader.read()
+
+
+def load_spm_model(model_proto: bytes, source: str = "the given bytes") -> spm.SentencePieceProcessor:
+    """Builds a SentencePiece processor from serialized model bytes; ``source`` names them in errors."""
+    sp_model = spm.SentencePieceProcessor()
+    try:
+        sp_model.LoadFromSerializedProto(model_proto)
+    except (RuntimeError, OSError, TypeError) as err:
+        raise ValueError(f"{source} is not a SentencePiece model ({err}). {_SPM_FLAG_HINT} expects a "
+                         ".model file such as 30k-clean.model (not the .vocab file).") from err
+    return sp_model
+
+
+class FullTokenizer:
+    """The original ``FullTokenizer``: SentencePiece when ``spm_model_file`` is given, else WordPiece.
+
+    Attributes:
+      vocab: dict piece -> id. inv_vocab: dict id -> piece.
+      sp_model: the SentencePiece processor, or None in WordPiece mode.
+    """
+
+    def __init__(self, vocab_file: PathLike | None = None, do_lower_case: bool = True,
+                 spm_model_file: PathLike | None = None):
+        self.vocab_file = vocab_file
+        self.spm_model_file = spm_model_file
+        self.do_lower_case = do_lower_case  # Ignored in SentencePiece mode, as in the original.
+        self.sp_model: spm.SentencePieceProcessor | None = None
+        if spm_model_file:
+            self.sp_model = load_spm_model(read_spm_model(spm_model_file), repr(os.fspath(spm_model_file)))
+            self.vocab = {self.sp_model.IdToPiece(i): i for i in range(self.sp_model.GetPieceSize())}
+        elif vocab_file:
+            self.vocab = load_vocab(vocab_file)
+            self.basic_tokenizer = BasicTokenizer(do_lower_case=do_lower_case)
+            self.wordpiece_tokenizer = WordpieceTokenizer(vocab=self.vocab)
+        else:
+            raise ValueError(f"FullTokenizer needs a SentencePiece model ({_SPM_FLAG_HINT}) or a "
+                             "WordPiece vocab (--vocab_file); neither was given.")
+        self.inv_vocab = {v: k for k, v in self.vocab.items()}
+
+    @classmethod
+    def from_release(cls, directory: PathLike, do_lower_case: bool = True) -> "FullTokenizer":
+        """Tokenizer of an unpacked release directory.
+
+        Uses ``30k-clean.model``, else the only ``*.model`` file, else ``vocab.txt`` (WordPiece).
+        """
+        return cls._from_directory(os.fspath(directory), do_lower_case)
+
+    @classmethod
+    def from_saved_model_assets(cls, directory: PathLike, do_lower_case: bool = True) -> "FullTokenizer":
+        """Tokenizer of a SavedModel / TF-Hub module directory, from the model file in its ``assets/``."""
+        return cls._from_directory(os.path.join(os.fspath(directory), "assets"), do_lower_case)
+
+    @classmethod
+    def _from_directory(cls, directory: str, do_lower_case: bool) -> "FullTokenizer":
+        if not tf.io.gfile.isdir(directory):
+            raise FileNotFoundError(f"Directory not found: {directory!r}.")
+        names = sorted(tf.io.gfile.listdir(directory))
+        models = [n for n in names if n.endswith(".model")]
+        if _PREFERRED_SPM_MODEL in models:
+            return cls(do_lower_case=do_lower_case,
+                       spm_model_file=os.path.join(directory, _PREFERRED_SPM_MODEL))
+        if len(models) == 1:
+            return cls(do_lower_case=do_lower_case, spm_model_file=os.path.join(directory, models[0]))
+        if len(models) > 1:
+            raise ValueError(f"Several SentencePiece models in {directory!r}: {models}; pass the one to "
+                             f"use with {_SPM_FLAG_HINT}.")
+        if _WORDPIECE_VOCAB in names:
+            return cls(vocab_file=os.path.join(directory, _WORDPIECE_VOCAB), do_lower_case=do_lower_case)
+        raise FileNotFoundError(f"No {_PREFERRED_SPM_MODEL}, *.model or {_WORDPIECE_VOCAB} in "
+                                f"{directory!r} (found: {names}).")
+
+    def tokenize(self, text: str | bytes) -> list[str]:
+        """Pieces of ``text``. In SentencePiece mode the text is NOT preprocessed (call preprocess_text)."""
+        if self.sp_model is not None:
+            return encode_pieces(self.sp_model, text, return_unicode=False)
+        split_tokens = []
+        for token in self.basic_tokenizer.tokenize(text):
+            split_tokens.extend(self.wordpiece_tokenizer.tokenize(token))
+        return split_tokens
+
+    def convert_tokens_to_ids(self, tokens: Iterable[str]) -> list[int]:
+        """Ids of pieces; in SentencePiece mode unknown pieces map to the unk id."""
+        if self.sp_model is not None:
+            return [self.sp_model.PieceToId(printable_text(token)) for token in tokens]
+        return convert_by_vocab(self.vocab, tokens)
+
+    def convert_ids_to_tokens(self, ids: Iterable[int]) -> list[str]:
+        """Pieces of ids."""
+        if self.sp_model is not None:
+            return [self.sp_model.IdToPiece(int(i)) for i in ids]
+        return convert_by_vocab(self.inv_vocab, ids)
+
+
+# ----------------------------------------------------------------------------------------------
+# WordPiece (BERT) path
+# ----------------------------------------------------------------------------------------------
+
+class BasicTokenizer:
+    """BERT's basic tokenizer: cleanup, CJK splitting, optional lowercasing + accent stripping, punctuation split."""
+
+    def __init__(self, do_lower_case: bool = True):
+        self.do_lower_case = do_lower_case
+
+    def tokenize(self, text: str | bytes) -> list[str]:
+        """Returns the list of basic tokens (words and single punctuation characters)."""
+        text = self._clean_text(convert_to_unicode(text))
+        text = self._tokenize_chinese_chars(text)
+        split_tokens = []
+        for token in whitespace_tokenize(text):
+            if self.do_lower_case:
+                token = self._run_strip_accents(token.lower())
+            split_tokens.extend(self._run_split_on_punc(token))
+        return whitespace_tokenize(" ".join(split_tokens))
+
+    @staticmethod
+    def _run_strip_accents(text: str) -> str:
+        text = unicodedata.normalize("NFD", text)
+        return "".join(c for c in text if unicodedata.category(c) != "Mn")
+
+    @staticmethod
+    def _run_split_on_punc(text: str) -> list[str]:
+        output: list[list[str]] = []
+        start_new_word = True
+        for char in text:
+            if _is_punctuation(char):
+                output.append([char])
+                start_new_word = True
+            else:
+                if start_new_word:
+                    output.append([])
+                start_new_word = False
+                output[-1].append(char)
+        return ["".join(x) for x in output]
+
+    @staticmethod
+    def _tokenize_chinese_chars(text: str) -> str:
+        return "".join(f" {c} " if _is_chinese_char(ord(c)) else c for c in text)
+
+    @staticmethod
+    def _clean_text(text: str) -> str:
+        output = []
+        for char in text:
+            cp = ord(char)
+            if cp == 0 or cp == 0xFFFD or _is_control(char):
+                continue
+            output.append(" " if _is_whitespace(char) else char)
+        return "".join(output)
+
+
+def _is_chinese_char(cp: int) -> bool:
+    """Whether code point ``cp`` is in a CJK Unified Ideographs block (BERT's ranges; not kana/hangul)."""
+    return any(lo <= cp <= hi for lo, hi in _CJK_RANGES)
+
+
+_CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+               (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
+
+
+class WordpieceTokenizer:
+    """Greedy longest-match-first WordPiece with ``##`` continuation pieces."""
+
+    def __init__(self, vocab: Mapping[str, int], unk_token: str = "[UNK]",
+                 max_input_chars_per_word: int = 200):
+        self.vocab = vocab
+        self.unk_token = unk_token
+        self.max_input_chars_per_word = max_input_chars_per_word
+
+    def tokenize(self, text: str | bytes) -> list[str]:
+        """Splits each whitespace token into vocabulary pieces; a word that cannot be split (or has
+        more than ``max_input_chars_per_word`` characters) becomes ``unk_token``."""
+        output_tokens = []
+        for token in whitespace_tokenize(convert_to_unicode(text)):
+            if len(token) > self.max_input_chars_per_word:
+                output_tokens.append(self.unk_token)
+                continue
+            sub_tokens = []
+            start = 0
+            while start < len(token):
+                end = len(token)
+                cur_substr = None
+                while start < end:
+                    substr = token[start:end]
+                    if start > 0:
+                        substr = "##" + substr
+                    if substr in self.vocab:
+                        cur_substr = substr
+                        break
+                    end -= 1
+                if cur_substr is None:
+                    sub_tokens = [self.unk_token]
+                    break
+                sub_tokens.append(cur_substr)
+                start = end
+            output_tokens.extend(sub_tokens)
+        return output_tokens
+
+
+def _is_whitespace(char: str) -> bool:
+    """Space, tab, newline, carriage return, or Unicode category Zs."""
+    return char in " \t\n\r" or unicodedata.category(char) == "Zs"
+
+
+def _is_control(char: str) -> bool:
+    """Unicode categories Cc and Cf, except tab, newline and carriage return (treated as whitespace)."""
+    if char in "\t\n\r":
+        return False
+    return unicodedata.category(char) in ("Cc", "Cf")
+
+
+def _is_punctuation(char: str) -> bool:
+    """Every non-alphanumeric printable ASCII character, plus Unicode categories P*."""
+    cp = ord(char)
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(char).startswith("P")
+
+
+# ----------------------------------------------------------------------------------------------
+# In-graph SentencePiece tokenizer
+# ----------------------------------------------------------------------------------------------
+
+def _char_class(predicate) -> str:
+    """An RE2 character class (without brackets) of every code point for which ``predicate`` holds.
+
+    Built from Python's ``unicodedata`` so that the graph uses exactly the Python definitions.
+    """
+    ranges: list[list[int]] = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF or not predicate(chr(cp)):
+            continue
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    return "".join(f"\\x{{{lo:x}}}" if lo == hi else f"\\x{{{lo:x}}}-\\x{{{hi:x}}}" for lo, hi in ranges)
+
+
+_WHITESPACE_CLASS: str | None = None
+_COMBINING_CLASS: str | None = None
+
+
+def _regex_classes() -> tuple[str, str]:
+    """(whitespace class as ``str.isspace``, combining class as ``unicodedata.combining != 0``)."""
+    global _WHITESPACE_CLASS, _COMBINING_CLASS
+    if _WHITESPACE_CLASS is None:
+        _WHITESPACE_CLASS = _char_class(str.isspace)
+        _COMBINING_CLASS = _char_class(unicodedata.combining)
+    return _WHITESPACE_CLASS, _COMBINING_CLASS
+
+
+@keras.utils.register_keras_serializable(package="albert_tf")
+class InGraphTokenizer(keras.layers.Layer):
+    """``preprocess_text`` + ``encode_ids`` as TensorFlow graph ops (a ``tf_keras`` layer).
+
+    Call: a rank-1 ``tf.string`` tensor [batch] of raw UTF-8 texts -> ``tf.RaggedTensor`` int32
+    [batch, (tokens)] with the ids of ``encode_ids(sp, preprocess_text(text, lower=do_lower_case))``
+    (no ``[CLS]``/``[SEP]``). The SentencePiece model bytes live inside the layer (and its config),
+    so it serializes and runs in a SavedModel without Python.
+
+    How each step is done and where it can differ from the Python path:
+
+    * Whitespace collapse and combining-mark removal use RE2 character classes generated from this
+      Python's ``str.isspace`` and ``unicodedata.combining`` (exactly the Python sets).
+    * NFKD is ICU's (``tensorflow_text.normalize_utf8``), the Python path uses ``unicodedata``; they can
+      differ only for characters whose decomposition changed between the two Unicode versions.
+    * Lowercasing is ICU's full lowercasing (``tf.strings.lower(encoding="utf-8")``), which like
+      ``str.lower`` uses the multi-character mappings and the Greek final-sigma rule; again only
+      Unicode-version differences remain.
+    * The comma rule is a lookup table computed with the Python rule itself for every vocabulary
+      piece, so it agrees for all known pieces (digits as ``str.isdigit``). An unknown-piece run can
+      never end in "digit," because ``,`` must be a known piece (checked at construction).
+    * Invalid UTF-8 input: the Python path raises; the graph's ICU normalisation fails the op.
+    """
+
+    def __init__(self, spm_model_file: PathLike | None = None, do_lower_case: bool = True, *,
+                 spm_model_proto: bytes | None = None, **kwargs):
+        """Args:
+          spm_model_file: path of the SentencePiece ``.model`` (or give ``spm_model_proto``).
+          do_lower_case: lowercase after normalisation (the released English models: True).
+          spm_model_proto: the serialized model bytes, instead of a path.
+        """
+        super().__init__(trainable=False, **kwargs)
+        if (spm_model_file is None) == (spm_model_proto is None):
+            raise ValueError("InGraphTokenizer needs exactly one of spm_model_file (a path, "
+                             f"{_SPM_FLAG_HINT}) and spm_model_proto (the model bytes).")
+        if spm_model_proto is None:
+            spm_model_proto = read_spm_model(spm_model_file)
+            source = repr(os.fspath(spm_model_file))
+        else:
+            source = "spm_model_proto"
+        self.spm_model_proto = bytes(spm_model_proto)
+        self.do_lower_case = bool(do_lower_case)
+        self.sp_model = load_spm_model(self.spm_model_proto, source)
+        self._whitespace_pattern, self._combining_pattern = (f"[{c}]+" for c in _regex_classes())
+        self._expansion_lengths, self._expansion_values = self._build_comma_table(self.sp_model, source)
+        self._sp_tf = tf_text.SentencepieceTokenizer(model=self.spm_model_proto, out_type=tf.int32)
+
+    @staticmethod
+    def _build_comma_table(sp_model: spm.SentencePieceProcessor, source: str) -> tuple[np.ndarray, np.ndarray]:
+        """Row lengths and values of a ragged [vocab, (k)] table: id -> ids it becomes under the comma
+        rule (itself for ordinary pieces)."""
+        unk = sp_model.unk_id()
+        if sp_model.PieceToId(",") == unk:
+            raise ValueError(f"The SentencePiece model {source} has no ',' piece; the in-graph comma rule "
+                             "needs one (every model trained on English text has it).")
+        lengths, values = [], []
+        for i in range(sp_model.GetPieceSize()):
+            piece = sp_model.IdToPiece(i)
+            if i != unk and _ends_with_digit_comma(piece):
+                ids = [sp_model.PieceToId(p) for p in _split_digit_comma(sp_model, piece)]
+            else:
+                ids = [i]
+            lengths.append(len(ids))
+            values.extend(ids)
+        return np.asarray(lengths, np.int64), np.asarray(values, np.int32)
+
+    def preprocess(self, texts: tf.Tensor) -> tf.Tensor:
+        """The graph version of ``preprocess_text(text, lower=do_lower_case)``: string [B] -> string [B]."""
+        texts = tf.strings.regex_replace(texts, self._whitespace_pattern, " ")
+        texts = tf.strings.regex_replace(texts, "^ | $", "")
+        texts = tf_text.normalize_utf8(texts, "NFKD")
+        texts = tf.strings.regex_replace(texts, self._combining_pattern, "")
+        if self.do_lower_case:
+            texts = tf.strings.lower(texts, encoding="utf-8")
+        return texts
+
+    def call(self, inputs: tf.Tensor) -> tf.RaggedTensor:
+        """Raw strings [batch] -> ragged int32 ids [batch, (tokens)]."""
+        texts = tf.convert_to_tensor(inputs, dtype=tf.string)
+        if texts.shape.rank != 1:
+            raise ValueError(f"InGraphTokenizer expects a rank-1 string tensor [batch], got shape "
+                             f"{texts.shape}; reshape it (e.g. tf.reshape(x, [-1])).")
+        ids = self._sp_tf.tokenize(self.preprocess(texts))
+        table = tf.RaggedTensor.from_row_lengths(
+            tf.constant(self._expansion_values), tf.constant(self._expansion_lengths), validate=False)
+        expanded = tf.gather(table, ids.flat_values)
+        return ids.with_flat_values(expanded).merge_dims(1, 2)
+
+    def token_id(self, piece: str) -> int:
+        """Id of a piece such as ``"[CLS]"``; raises ValueError if the model lacks it."""
+        i = self.sp_model.PieceToId(piece)
+        if i == self.sp_model.unk_id() and piece != self.sp_model.IdToPiece(i):
+            raise ValueError(f"The SentencePiece model has no {piece!r} piece (train it with "
+                             "--control_symbols=[CLS],[SEP],[MASK]).")
+        return i
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(do_lower_case=self.do_lower_case,
+                      spm_model_proto=base64.b64encode(self.spm_model_proto).decode("ascii"))
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "InGraphTokenizer":
+        config = dict(config)
+        config["spm_model_proto"] = base64.b64decode(config["spm_model_proto"])
+        return cls(**config)
