@@ -1,0 +1,59 @@
+"""Pretrain ALBERT (MLM + sentence-order prediction) on TFRecords from create_pretraining_data.py.
+
+Original flags and defaults of the TF1 release, plus the TF2 runtime flags (--strategy_type, --tpu,
+--mixed_precision, --jit_compile, --steps_per_loop, ...). Example:
+
+  python run_pretraining.py --albert_config_file=albert_config.json --input_file='data/*.tfrecord' \
+      --output_dir=out --do_train --do_eval --train_batch_size=64 --max_seq_length=128 \
+      --max_predictions_per_seq=20 --num_train_steps=10000 --num_warmup_steps=500 --learning_rate=0.00176
+"""
+from absl import app, flags
+
+from albert_tf import distribute, runtime_flags
+from albert_tf.pretraining import PretrainingRun, run_pretraining
+
+flags.DEFINE_string("albert_config_file", None, "The albert_config.json of the model to train.")
+flags.DEFINE_string("input_file", None, "Input TFRecord files (comma-separated globs).")
+flags.DEFINE_string("output_dir", None, "Where checkpoints, summaries and eval_results.txt are written.")
+flags.DEFINE_string("init_checkpoint", None, "Initial checkpoint (official layout; prefix or directory).")
+flags.DEFINE_string("eval_input_file", None, "TFRecords for --do_eval (default: --input_file, as the original).")
+flags.DEFINE_integer("max_seq_length", 512, "Maximum sequence length; must match the TFRecords.")
+flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked LM predictions per sequence; must match the TFRecords.")
+flags.DEFINE_bool("do_train", True, "Whether to run training.")
+flags.DEFINE_bool("do_eval", False, "Whether to evaluate (at every checkpoint when training).")
+flags.DEFINE_integer("train_batch_size", 4096, "Global training batch size.")
+flags.DEFINE_integer("eval_batch_size", 64, "Global evaluation batch size.")
+flags.DEFINE_enum("optimizer", "lamb", ["adamw", "lamb"], "The optimizer for training.")
+flags.DEFINE_float("learning_rate", 0.00176, "The initial learning rate.")
+flags.DEFINE_float("poly_power", 1.0, "The power of the polynomial decay.")
+flags.DEFINE_integer("num_train_steps", 125000, "Number of training steps.")
+flags.DEFINE_integer("num_warmup_steps", 3125, "Number of warmup steps.")
+flags.DEFINE_integer("start_warmup_step", 0, "The step at which warmup starts.")
+flags.DEFINE_integer("save_checkpoints_steps", 5000, "How often to save checkpoints.")
+flags.DEFINE_integer("keep_checkpoint_max", 5, "How many checkpoints to keep.")
+flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of eval batches.")
+flags.DEFINE_bool("init_from_group0", False, "Initialise every parameter group from group_0 of --init_checkpoint.")
+runtime_flags.define_runtime_flags()
+FLAGS = flags.FLAGS
+
+
+def main(_):
+    distribute.configure_precision(FLAGS.mixed_precision)
+    strategy = runtime_flags.strategy_from_flags(FLAGS)
+    loop = runtime_flags.trainer_kwargs_from_flags(FLAGS)
+    run = PretrainingRun(
+        albert_config_file=FLAGS.albert_config_file, input_file=FLAGS.input_file, output_dir=FLAGS.output_dir,
+        init_checkpoint=FLAGS.init_checkpoint, eval_input_file=FLAGS.eval_input_file, do_train=FLAGS.do_train,
+        do_eval=FLAGS.do_eval, train_batch_size=FLAGS.train_batch_size, eval_batch_size=FLAGS.eval_batch_size,
+        max_seq_length=FLAGS.max_seq_length, max_predictions_per_seq=FLAGS.max_predictions_per_seq,
+        optimizer=FLAGS.optimizer, learning_rate=FLAGS.learning_rate, poly_power=FLAGS.poly_power,
+        num_train_steps=FLAGS.num_train_steps, num_warmup_steps=FLAGS.num_warmup_steps,
+        start_warmup_step=FLAGS.start_warmup_step, save_checkpoints_steps=FLAGS.save_checkpoints_steps,
+        keep_checkpoint_max=FLAGS.keep_checkpoint_max, max_eval_steps=FLAGS.max_eval_steps,
+        init_from_group0=FLAGS.init_from_group0, **loop)
+    run_pretraining(run, strategy)
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["albert_config_file", "input_file", "output_dir"])
+    app.run(main)
