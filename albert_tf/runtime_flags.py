@@ -71,7 +71,7 @@ def define_runtime_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     """
     for define, name, default, help_text, kwargs in _definitions():
         if name not in flag_values:
-            define(name, default, help_text, flag_values=flag_values, **kwargs)
+            define(name, default, help=help_text, flag_values=flag_values, **kwargs)
 
 
 def strategy_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> tf.distribute.Strategy:
