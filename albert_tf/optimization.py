@@ -9,7 +9,9 @@ Reproduced exactly, quirks included:
   LAMB then scales the update of each tensor by the trust ratio ``||w|| / ||update||``;
 * variables whose name matches (``re.search``) ``LayerNorm``, ``layer_norm`` or ``bias`` get neither weight
   decay nor the trust ratio; embeddings, kernels and output weights get both;
-* gradients are clipped by global norm 1.0 before the update.
+* gradients are clipped by global norm 1.0 before the update. As in TF1, ``tf.clip_by_global_norm`` measures a
+  sparse (``tf.IndexedSlices``, e.g. from ``tf.gather``) gradient by its values before duplicate rows are summed;
+  the optimizers then densify it, so every row's moments decay as in TF1.
 
 tf-models-official (``official.modeling.optimization``) is not reused: its ``LAMB`` divides the moments by
 ``1 - beta**t`` (bias correction), its ``legacy_adamw.AdamWeightDecay`` is Keras' Adam (bias-corrected) with the
@@ -26,6 +28,7 @@ moments and the lr together.
 """
 from __future__ import annotations
 
+import numbers
 import re
 from typing import Any, Callable, Optional, Sequence
 
@@ -41,6 +44,15 @@ NameFn = Callable[[tf.Variable], str]
 def _tf1_style_name(variable: tf.Variable) -> str:
     """Returns ``variable.name`` without its ``:<output index>`` suffix, as the original matched it."""
     return re.sub(r":\d+$", "", variable.name)
+
+
+def _check_int(value: Any, arg_name: str, minimum: Optional[int] = None) -> int:
+    """Returns ``value`` as an int, or raises ValueError if it is not an integer (at least ``minimum``)."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise ValueError(f"{arg_name} must be an int; got {value!r}.")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{arg_name} must be >= {minimum}; got {value!r}.")
+    return int(value)
 
 
 def _check_patterns(patterns: Sequence[str], arg_name: str) -> list[str]:
@@ -76,19 +88,13 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
         name: Optional[str] = None,
     ):
         super().__init__()
-        if not isinstance(num_train_steps, int) or isinstance(num_train_steps, bool) or num_train_steps <= 0:
-            raise ValueError(f"num_train_steps must be a positive int; got {num_train_steps!r}.")
-        if not isinstance(num_warmup_steps, int) or isinstance(num_warmup_steps, bool) or num_warmup_steps < 0:
-            raise ValueError(f"num_warmup_steps must be a non-negative int; got {num_warmup_steps!r}.")
-        if not isinstance(start_warmup_step, int) or isinstance(start_warmup_step, bool):
-            raise ValueError(f"start_warmup_step must be an int; got {start_warmup_step!r}.")
         if poly_power < 0:
             raise ValueError(f"poly_power must be >= 0; got {poly_power!r}.")
         self.init_lr = float(init_lr)
-        self.num_train_steps = num_train_steps
-        self.num_warmup_steps = num_warmup_steps
+        self.num_train_steps = _check_int(num_train_steps, "num_train_steps", minimum=1)
+        self.num_warmup_steps = _check_int(num_warmup_steps, "num_warmup_steps", minimum=0)
         self.poly_power = float(poly_power)
-        self.start_warmup_step = start_warmup_step
+        self.start_warmup_step = _check_int(start_warmup_step, "start_warmup_step")
         self.name = name
 
     def __call__(self, step: tf.Tensor | int) -> tf.Tensor:
