@@ -227,6 +227,8 @@ class Trainer:
         self._init_fn = init_fn
         self._on_checkpoint = on_checkpoint
         self._is_chief = distribute.is_chief(strategy)
+        self._started = False
+        self._restored_from: Optional[str] = None
 
         with strategy.scope():
             self.model = model_fn()
@@ -290,13 +292,25 @@ class Trainer:
         for _ in tf.range(num_steps):
             self.strategy.run(self._replica_step, args=(next(iterator),))
 
-    def _restore_or_initialize(self) -> None:
+    def restore_or_initialize(self) -> Optional[str]:
+        """Restores the newest checkpoint in ``checkpoint_dir`` or, when there is none, calls ``init_fn``.
+
+        Runs once: :meth:`train` calls it unless it already ran. Every worker reads the chief's folder.
+
+        Returns:
+          The restored checkpoint prefix, or None when training starts from scratch.
+        """
+        if self._started:
+            return self._restored_from
+        self._started = True
         latest = tf.train.latest_checkpoint(self.checkpoint_dir)
         if latest:
             self._checkpoint.restore(latest).assert_existing_objects_matched()
             logging.info("Resumed from %s at step %d.", latest, self.global_step)
+            self._restored_from = latest
         elif self._init_fn is not None:
             self._init_fn(self.model)
+        return self._restored_from
 
     def _save(self, step: int) -> None:
         """Saves the training state; non-chief workers write to a throw-away folder (all must save)."""
@@ -320,7 +334,7 @@ class Trainer:
           "examples_per_second"}``: ``loss`` and ``metrics`` are the means over the steps since the
           previous log line (None / empty when no step ran); rates cover the steps run by this call.
         """
-        self._restore_or_initialize()
+        self.restore_or_initialize()
         step = start_step = self.global_step
         writer = (
             tf.summary.create_file_writer(os.path.join(self.model_dir, SUMMARY_SUBDIR))

@@ -1,0 +1,356 @@
+"""Tests of the generic training loop, evaluation/prediction helpers, strategies and runtime flags.
+
+The toy task (an embedding + dense classifier on synthetic ids) lives in ``distributed_child.py``, which
+also runs the mirrored (2 logical CPUs) and multi-worker comparisons in fresh processes.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+from absl import flags
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import distributed_child as toy  # noqa: E402
+
+from albert_tf import distribute, runtime_flags, training  # noqa: E402
+
+CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distributed_child.py")
+SUBPROCESS_TIMEOUT_S = 240
+# The toy model reads only "ids"; tf_keras warns about the other feature keys on every call.
+pytestmark = pytest.mark.filterwarnings("ignore:Input dict contained keys")
+
+
+@pytest.fixture(scope="module")
+def strategy() -> tf.distribute.Strategy:
+    return distribute.get_strategy("one_device")
+
+
+@pytest.fixture(scope="module")
+def reference(strategy, tmp_path_factory) -> dict:
+    """One-device toy run: 6 steps, 3 steps per loop."""
+    trainer, summary = toy.train_toy(strategy, str(tmp_path_factory.mktemp("reference")))
+    return {"weights": trainer.model.get_weights(), "summary": summary}
+
+
+def _assert_same_weights(actual: list[np.ndarray], expected: list[np.ndarray], atol: float) -> None:
+    assert len(actual) == len(expected)
+    for a, e in zip(actual, expected):
+        np.testing.assert_allclose(a, e, rtol=0, atol=atol)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_mirrored_two_devices_matches_one_device(tmp_path):
+    out = tmp_path / "mirrored.npz"
+    proc = subprocess.run(
+        [sys.executable, CHILD, "mirrored", str(out), str(tmp_path)],
+        capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    r = np.load(out)
+    assert int(r["mirrored_replicas"]) == 2
+    assert int(r["one_step"]) == int(r["mirrored_step"]) == 6
+    np.testing.assert_allclose(r["mirrored_loss"], r["one_loss"], rtol=1e-5)
+    for i in range(5):
+        np.testing.assert_allclose(r[f"mirrored_w{i}"], r[f"one_w{i}"], rtol=0, atol=1e-5)
+    # predict/evaluate over 9 examples in batches of 4 (final batch: 1 example, so a replica gets none).
+    for name in ("one", "mirrored"):
+        np.testing.assert_array_equal(r[f"{name}_pred_index"], np.arange(9))
+    np.testing.assert_allclose(r["mirrored_pred_logits"], r["one_pred_logits"], rtol=0, atol=1e-5)
+    logits = r["one_pred_logits"].astype(np.float64)
+    labels = toy.toy_examples(9)["label"]
+    log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected_loss = -log_probs[np.arange(9), labels].mean()
+    expected_acc = (logits.argmax(axis=1) == labels).mean()
+    for name in ("one", "mirrored"):
+        np.testing.assert_allclose(r[f"{name}_eval_loss"], expected_loss, rtol=1e-5)
+        np.testing.assert_allclose(r[f"{name}_eval_acc"], expected_acc, rtol=1e-6)
+
+
+def test_multi_worker_mirrored_two_processes(tmp_path, reference):
+    cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
+    model_dir = tmp_path / "model"
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen(
+            [sys.executable, CHILD, "worker", str(tmp_path / f"w{index}.npz"), str(model_dir)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ))
+    logs = []
+    try:
+        for proc in procs:
+            logs.append(proc.communicate(timeout=SUBPROCESS_TIMEOUT_S)[0])
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    for proc, log in zip(procs, logs):
+        assert proc.returncode == 0, log[-4000:]
+    workers = [np.load(tmp_path / f"w{index}.npz") for index in range(2)]
+    assert [bool(w["chief"]) for w in workers] == [True, False]
+    for w in workers:
+        assert int(w["replicas"]) == 2 and int(w["step"]) == 6
+        # Each worker reads every other example (shard before batch): each global batch is the same set
+        # of examples as the one-device run's.
+        _assert_same_weights([w[f"w{i}"] for i in range(5)], reference["weights"], atol=1e-5)
+    _assert_same_weights([workers[1][f"w{i}"] for i in range(5)],
+                         [workers[0][f"w{i}"] for i in range(5)], atol=0)
+    # Only the chief wrote into model_dir.
+    assert sorted(os.listdir(model_dir)) == ["summaries", "tf2_checkpoints"]
+    assert sorted(os.listdir(model_dir / "tf2_checkpoints")) == [
+        "checkpoint", "ckpt-3.data-00000-of-00001", "ckpt-3.index",
+        "ckpt-6.data-00000-of-00001", "ckpt-6.index",
+    ]
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _optimizer_state(trainer: training.Trainer) -> list[np.ndarray]:
+    return [v.numpy() for v in trainer.optimizer.variables]
+
+
+def test_resume_after_interruption_continues_from_last_save(strategy, tmp_path):
+    # Two distinct global batches, cycled: a restart at an even step (every save) sees the same batches
+    # an uninterrupted run sees, because input pipelines restart from the beginning on resume.
+    common = dict(
+        num_train_steps=6, save_checkpoints_steps=2, keep_checkpoint_max=2, steps_per_loop=4,
+        dataset_fn=functools.partial(toy.toy_dataset_fn, num_batches=2),
+    )
+    init_calls = []
+    reference, _ = toy.train_toy(strategy, str(tmp_path / "uninterrupted"),
+                                 init_fn=init_calls.append, **common)
+    assert init_calls == [reference.model]
+    assert sorted(os.listdir(tmp_path / "uninterrupted" / "tf2_checkpoints")) == [
+        "checkpoint", "ckpt-4.data-00000-of-00001", "ckpt-4.index",
+        "ckpt-6.data-00000-of-00001", "ckpt-6.index",
+    ]
+
+    saved = {}
+
+    def crash_after_second_save(step: int, path: str) -> None:
+        if step == 4:
+            saved.update(path=path, optimizer=_optimizer_state(trainer),
+                         weights=trainer.model.get_weights())
+            raise _Interrupted
+
+    model_dir = str(tmp_path / "interrupted")
+    trainer = training.Trainer(
+        strategy=strategy, model_fn=toy.toy_model, optimizer_fn=lambda: toy.toy_optimizer(6),
+        loss_fn=toy.toy_loss, global_batch_size=toy.GLOBAL_BATCH, model_dir=model_dir,
+        on_checkpoint=crash_after_second_save, **common,
+    )
+    with pytest.raises(_Interrupted):
+        trainer.train()
+    assert saved["path"] == os.path.join(model_dir, "tf2_checkpoints", "ckpt-4")
+    saved_lr = training._learning_rate(trainer.optimizer)
+
+    init_calls.clear()
+    resumed = training.Trainer(
+        strategy=strategy, model_fn=toy.toy_model, optimizer_fn=lambda: toy.toy_optimizer(6),
+        loss_fn=toy.toy_loss, global_batch_size=toy.GLOBAL_BATCH, model_dir=model_dir,
+        init_fn=init_calls.append, **common,
+    )
+    # Restoring gives back the step, the optimizer moments and the lr of the last save.
+    assert resumed.restore_or_initialize() == saved["path"]
+    assert resumed.global_step == 4 and init_calls == []
+    _assert_same_weights(_optimizer_state(resumed), saved["optimizer"], atol=0)
+    _assert_same_weights(resumed.model.get_weights(), saved["weights"], atol=0)
+    assert training._learning_rate(resumed.optimizer) == saved_lr
+    summary = resumed.train()
+    assert summary["global_step"] == 6 and init_calls == []
+    _assert_same_weights(resumed.model.get_weights(), reference.model.get_weights(), atol=1e-6)
+
+
+def test_steps_per_loop_does_not_change_the_result(strategy, tmp_path, reference):
+    for steps_per_loop in (1, 4):  # 6 steps: 6 loops of 1; or 4 + 2
+        trainer, summary = toy.train_toy(strategy, str(tmp_path / str(steps_per_loop)),
+                                         steps_per_loop=steps_per_loop)
+        assert summary["global_step"] == 6
+        _assert_same_weights(trainer.model.get_weights(), reference["weights"], atol=1e-6)
+
+
+def test_jit_compile_matches_eager_step(strategy, tmp_path, reference):
+    trainer, summary = toy.train_toy(strategy, str(tmp_path), jit_compile=True)
+    assert summary["global_step"] == 6
+    _assert_same_weights(trainer.model.get_weights(), reference["weights"], atol=1e-5)
+
+
+def test_training_changes_weights_and_reports_summary(reference):
+    initial = toy.toy_model().get_weights()
+    assert max(np.abs(a - b).max() for a, b in zip(reference["weights"], initial)) > 1e-3
+    summary = reference["summary"]
+    assert summary["global_step"] == 6
+    assert np.isfinite(summary["loss"]) and 0.0 <= summary["metrics"]["acc"] <= 1.0
+    assert summary["steps_per_second"] > 0
+    assert summary["examples_per_second"] == pytest.approx(
+        summary["steps_per_second"] * toy.GLOBAL_BATCH)
+    # The schedule decays linearly to 0 at step 6; the last update (step index 5) used 0.05 * 1/6.
+    assert summary["learning_rate"] == pytest.approx(0.05 / 6, rel=1e-5)
+
+
+def test_summaries_and_progress_log(strategy, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    toy.train_toy(strategy, str(tmp_path), num_train_steps=4, steps_per_loop=4, log_steps=2)
+    lines = [m for m in caplog.messages if m.startswith("step ")]
+    assert len(lines) == 2
+    pattern = (r"step 4/4 \(100\.0%\) loss=\d+\.\d{4} acc=\d\.\d{4} lr=\S+ \d+\.\d\d steps/s "
+               r"\d+\.\d ex/s ETA 0s")
+    assert re.fullmatch(pattern, lines[1]), lines[1]
+    assert lines[0].startswith("step 2/4 (50.0%) ")
+
+    summary_dir = tmp_path / "summaries" / "train"
+    steps_by_tag: dict[str, list[int]] = {}
+    for event_file in os.listdir(summary_dir):
+        for event in tf.compat.v1.train.summary_iterator(str(summary_dir / event_file)):
+            for value in event.summary.value:
+                steps_by_tag.setdefault(value.tag, []).append(event.step)
+    assert steps_by_tag == {tag: [2, 4] for tag in (
+        "loss", "acc", "learning_rate", "steps_per_second", "examples_per_second")}
+
+
+def test_mixed_float16_trains_without_nan(strategy, tmp_path):
+    assert distribute.configure_precision("float16") == "mixed_float16"
+    try:
+        trainer, summary = toy.train_toy(strategy, str(tmp_path), num_train_steps=3)
+    finally:
+        distribute.configure_precision(None)
+    assert isinstance(trainer.optimizer, keras.mixed_precision.LossScaleOptimizer)
+    assert trainer.model.dtype_policy.compute_dtype == "float16"
+    assert summary["global_step"] == 3 and np.isfinite(summary["loss"])
+    weights = trainer.model.get_weights()
+    assert all(w.dtype == np.float32 and np.isfinite(w).all() for w in weights)
+    assert max(np.abs(a - b).max() for a, b in zip(weights, toy.toy_model().get_weights())) > 0
+
+
+def test_predict_and_evaluate_cover_the_final_partial_batch(strategy):
+    model = toy.toy_model()
+    data = toy.toy_examples(10)
+    expected_logits = model({"ids": data["ids"]})["logits"].numpy()
+    out = training.predict(strategy, model, toy.eval_dataset(10, 4),
+                           output_fn=lambda f, o: (f["index"], o["logits"]))
+    np.testing.assert_array_equal(out[0], np.arange(10))
+    np.testing.assert_allclose(out[1], expected_logits, rtol=1e-6, atol=1e-6)
+    plain = training.predict(strategy, model, toy.eval_dataset(10, 4), num_steps=2)
+    assert plain["logits"].shape == (8, toy.CLASSES)
+
+    results = training.evaluate(strategy, model, toy.eval_dataset(10, 4),
+                                metrics={"acc": toy.toy_accuracy}, loss_fn=toy.toy_loss)
+    expected_acc = (expected_logits.argmax(axis=1) == data["label"]).mean()
+    ce = keras.losses.sparse_categorical_crossentropy(data["label"], expected_logits, from_logits=True)
+    assert results["acc"] == pytest.approx(expected_acc)
+    assert results["loss"] == pytest.approx(float(np.mean(ce)), rel=1e-5)
+    # A per-replica dataset_fn works too; num_steps limits the batches read.
+    first_two = training.evaluate(
+        strategy, model, lambda ctx: toy.eval_dataset(10, 4), metrics={"acc": toy.toy_accuracy},
+        num_steps=2)
+    assert first_two["acc"] == pytest.approx((expected_logits[:8].argmax(1) == data["label"][:8]).mean())
+
+
+def test_evaluate_checkpoint_and_global_step(strategy, tmp_path):
+    trainer, _ = toy.train_toy(strategy, str(tmp_path), num_train_steps=2, steps_per_loop=2)
+    path = os.path.join(str(tmp_path), "tf2_checkpoints", "ckpt-2")
+    direct = training.evaluate(strategy, trainer.model, toy.eval_dataset(10, 4),
+                               metrics={"acc": toy.toy_accuracy}, loss_fn=toy.toy_loss)
+    from_checkpoint = training.evaluate_checkpoint(
+        strategy, toy.toy_model(), path, toy.eval_dataset(10, 4),
+        metrics={"acc": toy.toy_accuracy}, loss_fn=toy.toy_loss)
+    assert from_checkpoint == dict(direct, global_step=2)
+
+    tf1_prefix = str(tmp_path / "tf1" / "model.ckpt-best")
+    with tf.Graph().as_default():
+        step = tf.compat.v1.Variable(7, name="global_step", dtype=tf.int64)
+        with tf.compat.v1.Session() as session:
+            session.run(step.initializer)
+            tf.compat.v1.train.Saver([step]).save(session, tf1_prefix)
+    assert training.checkpoint_global_step(tf1_prefix) == 7
+    unnamed = tf.train.Checkpoint(v=tf.Variable(1.0)).write(str(tmp_path / "other" / "weights-12"))
+    assert training.checkpoint_global_step(unnamed) == 12
+
+
+def test_exhausted_dataset_and_bad_arguments_give_clear_errors(strategy, tmp_path):
+    finite = lambda ctx: toy.toy_dataset_fn(ctx).take(2)  # noqa: E731
+    with pytest.raises(ValueError, match="ran out.*repeat"):
+        toy.train_toy(strategy, str(tmp_path / "finite"), dataset_fn=finite, num_train_steps=5)
+    with pytest.raises(ValueError, match="global batch size"):
+        toy.train_toy(strategy, str(tmp_path), global_batch_size=0)
+    with pytest.raises(ValueError, match="--steps_per_loop"):
+        toy.train_toy(strategy, str(tmp_path), steps_per_loop=0)
+    with pytest.raises(ValueError, match="--save_checkpoints_steps"):
+        toy.train_toy(strategy, str(tmp_path), save_checkpoints_steps=0)
+
+
+def test_get_strategy_and_precision_errors():
+    with pytest.raises(ValueError, match="one_device, mirrored, multi_worker_mirrored, tpu"):
+        distribute.get_strategy("parameter_server")
+    with pytest.raises(ValueError, match="nccl, hierarchical_copy"):
+        distribute.get_strategy("mirrored", all_reduce_alg="bogus")
+    with pytest.raises(ValueError, match="--num_gpus=4"):
+        distribute.get_strategy("mirrored", num_gpus=4)
+    one = distribute.get_strategy("one_device")
+    assert one.extended.worker_devices == ("/job:localhost/replica:0/task:0/device:CPU:0",)
+    assert distribute.is_chief(one) and not distribute.is_multi_worker(one)
+    with pytest.raises(ValueError, match="--mixed_precision='fp8'.*bfloat16"):
+        distribute.configure_precision("fp8")
+    try:
+        assert distribute.configure_precision("bfloat16") == "mixed_bfloat16"
+        assert keras.mixed_precision.global_policy().compute_dtype == "bfloat16"
+    finally:
+        assert distribute.configure_precision("none") == "float32"
+    # TensorFlow is initialised with one CPU device by now: splitting must fail loudly.
+    with pytest.raises(RuntimeError, match="already initialised"):
+        distribute.split_cpu_devices(2)
+    distribute.split_cpu_devices(1)  # Already the case: accepted.
+
+
+def _parsed_flags(*argv: str) -> flags.FlagValues:
+    values = flags.FlagValues()
+    runtime_flags.define_runtime_flags(values)
+    runtime_flags.define_runtime_flags(values)  # Defining twice is harmless.
+    values(["prog", *argv])
+    return values
+
+
+def test_runtime_flags():
+    defaults = _parsed_flags()
+    assert defaults.strategy_type == "one_device" and not defaults.use_tpu
+    assert defaults.num_tpu_cores == 8 and defaults.iterations_per_loop == 1000
+    assert runtime_flags.trainer_kwargs_from_flags(defaults) == {
+        "steps_per_loop": 1000, "log_steps": None, "jit_compile": False, "write_summaries": True}
+    assert isinstance(runtime_flags.strategy_from_flags(defaults), tf.distribute.OneDeviceStrategy)
+
+    custom = _parsed_flags("--steps_per_loop=7", "--log_steps=3", "--jit_compile", "--notensorboard")
+    assert runtime_flags.trainer_kwargs_from_flags(custom) == {
+        "steps_per_loop": 7, "log_steps": 3, "jit_compile": True, "write_summaries": False}
+    with pytest.raises(ValueError, match="--steps_per_loop"):
+        runtime_flags.trainer_kwargs_from_flags(_parsed_flags("--steps_per_loop=0"))
+    with pytest.raises(ValueError, match="--use_tpu conflicts with --strategy_type=mirrored"):
+        runtime_flags.strategy_from_flags(_parsed_flags("--use_tpu", "--strategy_type=mirrored"))
+    with pytest.raises(flags.IllegalFlagValueError):
+        _parsed_flags("--mixed_precision=fp8")
+
+    own = flags.FlagValues()
+    flags.DEFINE_bool("use_tpu", True, "a script's own definition", flag_values=own)
+    runtime_flags.define_runtime_flags(own)
+    own(["prog"])
+    assert own.use_tpu is True and own.tpu_name is None
