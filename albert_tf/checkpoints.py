@@ -197,3 +197,30 @@ def read_original_checkpoint(path: str) -> dict[str, np.ndarray]:
     """All variables of an official-layout checkpoint as numpy arrays (for inspection and tests)."""
     reader = tf.train.load_checkpoint(resolve_checkpoint_path(path))
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+_STEP_INDEX = re.compile(r"model\.ckpt-(\d+)\.index$")
+
+
+def step_checkpoints(directory: str) -> list[tuple[int, str]]:
+    """The `model.ckpt-<step>` prefixes in `directory` as (step, prefix) pairs, in step order.
+
+    `model.ckpt-best` and other names are not included.
+    """
+    found = []
+    for path in tf.io.gfile.glob(os.path.join(directory, "model.ckpt-*.index")):
+        match = _STEP_INDEX.search(path)
+        if match:
+            found.append((int(match.group(1)), path[: -len(".index")]))
+    return sorted(found)
+
+
+def prune_checkpoints(directory: str, keep: int) -> None:
+    """Deletes all but the newest `keep` `model.ckpt-<step>` checkpoints (never `model.ckpt-best`).
+
+    `keep <= 0` keeps everything (as `keep_checkpoint_max=0` did for the original's RunConfig).
+    """
+    steps = step_checkpoints(directory)
+    for _, prefix in steps[:-keep] if keep > 0 else []:
+        for path in tf.io.gfile.glob(prefix + ".*"):
+            tf.io.gfile.remove(path)

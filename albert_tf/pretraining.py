@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from typing import Any, Optional
 
 import tensorflow as tf
@@ -115,15 +114,6 @@ def write_eval_results(path: str, results: dict[str, Any], mode: str = "a") -> N
             f.write(f"{key} = {results[key]}\n")
 
 
-def _prune_tf1_checkpoints(output_dir: str, keep: int) -> None:
-    """Keeps the newest `keep` `model.ckpt-<step>` files (never `model.ckpt-best`)."""
-    steps = sorted({int(m.group(1)) for p in tf.io.gfile.glob(os.path.join(output_dir, "model.ckpt-*.index"))
-                    if (m := re.search(r"model\.ckpt-(\d+)\.index$", p))})
-    for step in steps[:-keep] if keep > 0 else []:
-        for f in tf.io.gfile.glob(os.path.join(output_dir, f"model.ckpt-{step}.*")):
-            tf.io.gfile.remove(f)
-
-
 class _Evaluator:
     """Evaluates the pretrainer for `max_eval_steps` batches and keeps `model.ckpt-best` up to date."""
 
@@ -179,7 +169,7 @@ def run_pretraining(run: PretrainingRun, strategy: Optional[tf.distribute.Strate
 
         def on_checkpoint(step: int, _path: str) -> None:
             checkpoints.save_original_checkpoint(trainer.model, os.path.join(run.output_dir, "model.ckpt"), step)
-            _prune_tf1_checkpoints(run.output_dir, run.keep_checkpoint_max)
+            checkpoints.prune_checkpoints(run.output_dir, run.keep_checkpoint_max)
             # Evaluation runs collectives, which the chief cannot run alone in a multi-worker job.
             if evaluator is not None and not multi_worker:
                 evals.append(evaluator(trainer.model, step))
