@@ -110,7 +110,7 @@ def _ensure_built(
         model(features, training=False)
 
 
-def _learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
+def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
     """The learning rate the optimizer applied at its latest step (its schedule at step 0 before any)."""
     lr = optimizer.learning_rate
     if callable(lr):  # A bare schedule (legacy optimizers): evaluate it at the current step.
@@ -375,7 +375,7 @@ class Trainer:
         steps_per_second = (step - start_step) / elapsed if step > start_step else 0.0
         summary.update(
             global_step=step,
-            learning_rate=_learning_rate(self.optimizer),
+            learning_rate=current_learning_rate(self.optimizer),
             train_seconds=elapsed,
             steps_per_second=steps_per_second,
             examples_per_second=steps_per_second * self.global_batch_size,
@@ -392,7 +392,7 @@ class Trainer:
         metrics = self._train_metrics.results()
         self._train_loss.reset_state()
         self._train_metrics.reset()
-        lr = _learning_rate(self.optimizer)
+        lr = current_learning_rate(self.optimizer)
         steps_per_second = steps / seconds if seconds > 0 else 0.0
         examples_per_second = steps_per_second * self.global_batch_size
         remaining = (self.num_train_steps - step) / steps_per_second if steps_per_second else 0.0

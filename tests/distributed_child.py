@@ -70,6 +70,12 @@ def toy_optimizer(num_train_steps: int = 8) -> keras.optimizers.Optimizer:
     )
 
 
+def toy_sgd() -> keras.optimizers.Optimizer:
+    """Plain SGD: unlike Adam (invariant to the gradient scale) and clipping, it exposes a wrong
+    cross-replica loss scaling."""
+    return keras.optimizers.SGD(learning_rate=0.5)
+
+
 def toy_loss(features: dict[str, tf.Tensor], outputs: dict[str, tf.Tensor]) -> tf.Tensor:
     """Mean cross-entropy over the batch."""
     return tf.reduce_mean(
@@ -136,6 +142,9 @@ def _mirrored(out_path: str, work_dir: str) -> None:
     }
     results["mirrored_replicas"] = strategies["mirrored"].num_replicas_in_sync
     for name, strategy in strategies.items():
+        sgd_trainer, _ = train_toy(strategy, os.path.join(work_dir, name + "_sgd"), optimizer_fn=toy_sgd)
+        for i, weight in enumerate(sgd_trainer.model.get_weights()):
+            results[f"{name}_sgd_w{i}"] = weight
         trainer, summary = train_toy(strategy, os.path.join(work_dir, name))
         results[f"{name}_loss"] = summary["loss"]
         results[f"{name}_step"] = summary["global_step"]
@@ -161,7 +170,7 @@ def _mirrored(out_path: str, work_dir: str) -> None:
 
 def _worker(out_path: str, model_dir: str) -> None:
     strategy = distribute.get_strategy("multi_worker_mirrored")
-    trainer, summary = train_toy(strategy, model_dir, save_checkpoints_steps=3)
+    trainer, summary = train_toy(strategy, model_dir, save_checkpoints_steps=3, optimizer_fn=toy_sgd)
     weights = {f"w{i}": w for i, w in enumerate(trainer.model.get_weights())}
     np.savez(
         out_path,

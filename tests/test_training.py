@@ -69,6 +69,7 @@ def test_mirrored_two_devices_matches_one_device(tmp_path):
     np.testing.assert_allclose(r["mirrored_loss"], r["one_loss"], rtol=1e-5)
     for i in range(5):
         np.testing.assert_allclose(r[f"mirrored_w{i}"], r[f"one_w{i}"], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(r[f"mirrored_sgd_w{i}"], r[f"one_sgd_w{i}"], rtol=0, atol=1e-5)
     # predict/evaluate over 9 examples in batches of 4 (final batch: 1 example, so a replica gets none).
     for name in ("one", "mirrored"):
         np.testing.assert_array_equal(r[f"{name}_pred_index"], np.arange(9))
@@ -83,7 +84,7 @@ def test_mirrored_two_devices_matches_one_device(tmp_path):
         np.testing.assert_allclose(r[f"{name}_eval_acc"], expected_acc, rtol=1e-6)
 
 
-def test_multi_worker_mirrored_two_processes(tmp_path, reference):
+def test_multi_worker_mirrored_two_processes(tmp_path, strategy):
     cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
     model_dir = tmp_path / "model"
     procs = []
@@ -106,12 +107,13 @@ def test_multi_worker_mirrored_two_processes(tmp_path, reference):
     for proc, log in zip(procs, logs):
         assert proc.returncode == 0, log[-4000:]
     workers = [np.load(tmp_path / f"w{index}.npz") for index in range(2)]
+    one_device, _ = toy.train_toy(strategy, str(tmp_path / "one_device"), optimizer_fn=toy.toy_sgd)
     assert [bool(w["chief"]) for w in workers] == [True, False]
     for w in workers:
         assert int(w["replicas"]) == 2 and int(w["step"]) == 6
         # Each worker reads every other example (shard before batch): each global batch is the same set
         # of examples as the one-device run's.
-        _assert_same_weights([w[f"w{i}"] for i in range(5)], reference["weights"], atol=1e-5)
+        _assert_same_weights([w[f"w{i}"] for i in range(5)], one_device.model.get_weights(), atol=1e-5)
     _assert_same_weights([workers[1][f"w{i}"] for i in range(5)],
                          [workers[0][f"w{i}"] for i in range(5)], atol=0)
     # Only the chief wrote into model_dir.
@@ -163,7 +165,7 @@ def test_resume_after_interruption_continues_from_last_save(strategy, tmp_path):
     with pytest.raises(_Interrupted):
         trainer.train()
     assert saved["path"] == os.path.join(model_dir, "tf2_checkpoints", "ckpt-4")
-    saved_lr = training._learning_rate(trainer.optimizer)
+    saved_lr = training.current_learning_rate(trainer.optimizer)
 
     init_calls.clear()
     resumed = training.Trainer(
@@ -176,7 +178,7 @@ def test_resume_after_interruption_continues_from_last_save(strategy, tmp_path):
     assert resumed.global_step == 4 and init_calls == []
     _assert_same_weights(_optimizer_state(resumed), saved["optimizer"], atol=0)
     _assert_same_weights(resumed.model.get_weights(), saved["weights"], atol=0)
-    assert training._learning_rate(resumed.optimizer) == saved_lr
+    assert training.current_learning_rate(resumed.optimizer) == saved_lr
     summary = resumed.train()
     assert summary["global_step"] == 6 and init_calls == []
     _assert_same_weights(resumed.model.get_weights(), reference.model.get_weights(), atol=1e-6)
