@@ -135,7 +135,10 @@ def test_command_line(setup, tmp_path):
            f"--input_file={data}", f"--output_dir={out}", "--do_eval", "--train_batch_size=8",
            "--eval_batch_size=4", f"--max_seq_length={SEQ}", f"--max_predictions_per_seq={PRED}",
            "--num_train_steps=2", "--num_warmup_steps=1", "--save_checkpoints_steps=2", "--max_eval_steps=2",
-           "--steps_per_loop=1", "--optimizer=adamw"]
+           "--steps_per_loop=1", "--optimizer=adamw", "--mixed_precision=bfloat16"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "model.ckpt-best.index").exists() and "masked_lm_accuracy" in (out / "eval_results.txt").read_text()
+    # Mixed precision keeps float32 variables, so the official-layout checkpoint stays float32.
+    values = read_original_checkpoint(str(out / "model.ckpt-2"))
+    assert values["bert/embeddings/word_embeddings"].dtype == np.float32
