@@ -1,0 +1,170 @@
+"""SavedModel export of fine-tuned models, as the original `estimator.export_saved_model` did, plus a
+raw-text SavedModel with in-graph SentencePiece preprocessing.
+
+A task supplies its model (taking the ALBERT input dict, returning a dict with `logits`) and a function
+turning logits into the served tensors. `export_saved_models` writes, under one timestamp:
+
+- `export_dir_base/<timestamp>/` (`ExampleServingModule`), the original serving input: signature
+  `serving_default(serialized_example: string [None])`, `tf.train.Example`s holding `input_ids`,
+  `input_mask`, `segment_ids` (int64 [seq_length]). Plain TensorFlow ops only: it loads with
+  `tf.saved_model.load` (or TF Serving) without albert_tf or tensorflow_text;
+- `export_dir_base/<timestamp>_text/` (`TextServingModule`): `serving_default(text_a[, text_b]: string
+  [None])` encodes raw UTF-8 text in-graph as `[CLS] a [SEP] (b [SEP])` exactly like the Python feature
+  code, and `tokenization_info()` -> `vocab_file` (the SentencePiece `.model`, stored as an asset) and
+  `do_lower_case`. Its ops come from tensorflow_text: `import tensorflow_text` before loading it.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable, Mapping, Optional, Sequence
+
+import tensorflow as tf
+import tf_keras as keras
+from absl import logging
+
+from albert_tf.data.classifier_features import classifier_feature_spec
+from albert_tf.data.records import parse_and_cast
+from albert_tf.preprocessing import AlbertPreprocessor
+
+OutputsFn = Callable[[tf.Tensor], Mapping[str, tf.Tensor]]
+EXAMPLES = ""  # suffix of the original-style SavedModel directory
+TEXT = "_text"  # suffix of the raw-text SavedModel directory
+
+
+def parse_serialized_examples(serialized: tf.Tensor, seq_length: int) -> dict[str, tf.Tensor]:
+    """string [B] of `tf.train.Example`s -> model inputs `input_word_ids`, `input_mask`,
+    `input_type_ids` (int32 [B, seq_length]) from their `input_ids`, `input_mask`, `segment_ids`."""
+    spec = classifier_feature_spec(seq_length, is_regression=False)
+    spec = {name: spec[name] for name in ("input_ids", "input_mask", "segment_ids")}
+    parsed = parse_and_cast(serialized, spec)
+    return {"input_word_ids": parsed["input_ids"], "input_mask": parsed["input_mask"],
+            "input_type_ids": parsed["segment_ids"]}
+
+
+class _ModelServing(tf.Module):
+    """A model, the task function that turns its logits into served outputs, and an optional constant
+    `threshold` output (the original `--threshold_to_export`)."""
+
+    def __init__(self, model: keras.Model, outputs_fn: OutputsFn, threshold: Optional[float], name: str):
+        super().__init__(name=name)
+        self.model = model
+        self._outputs_fn = outputs_fn
+        self._threshold = threshold
+
+    def _serve(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        logits = tf.cast(self.model(inputs, training=False)["logits"], tf.float32)
+        outputs = dict(self._outputs_fn(logits))
+        if self._threshold is not None:
+            outputs["threshold"] = tf.constant(self._threshold, tf.float32)
+        return outputs
+
+
+class ExampleServingModule(_ModelServing):
+    """The original serving input: `serving_default(serialized_example: string [B])`.
+
+    Args:
+      model: a tf_keras model taking the ALBERT input dict and returning a dict with `logits`.
+      seq_length: the `max_seq_length` of the serialized features.
+      outputs_fn: `logits -> {name: tensor}`, the task's served outputs, each with a leading batch dim.
+      threshold: served as a constant float32 scalar `threshold` when given.
+    """
+
+    def __init__(self, model: keras.Model, seq_length: int, outputs_fn: OutputsFn,
+                 threshold: Optional[float] = None):
+        super().__init__(model, outputs_fn, threshold, name="example_serving")
+        self.seq_length = seq_length
+
+    def serve(self, serialized_example: tf.Tensor) -> dict[str, tf.Tensor]:
+        """string [B] of serialized examples -> served outputs."""
+        return self._serve(parse_serialized_examples(serialized_example, self.seq_length))
+
+    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
+        """The concrete functions to save, by signature key."""
+        spec = tf.TensorSpec([None], tf.string, name="serialized_example")
+        return {"serving_default": tf.function(self.serve).get_concrete_function(spec)}
+
+
+class TextServingModule(_ModelServing):
+    """Raw text in: `serving_default(text_a[, text_b]: string [B])` and `tokenization_info()`.
+
+    Args:
+      model, outputs_fn, threshold: as for `ExampleServingModule`.
+      spm_model_file: the SentencePiece model; tokenized in-graph by
+        `albert_tf.preprocessing.AlbertPreprocessor` and also stored as an asset.
+      do_lower_case: lower-case the text (and report it in `tokenization_info`).
+      seq_length: length the texts are packed and padded to.
+      text_inputs: ("text_a",) for single-text tasks, ("text_a", "text_b") for pairs.
+      label_strings: when given, a `labels` output (string [B]) maps `outputs["predictions"]` to them.
+    """
+
+    def __init__(self, model: keras.Model, outputs_fn: OutputsFn, spm_model_file: str, do_lower_case: bool,
+                 seq_length: int, text_inputs: Sequence[str] = ("text_a",),
+                 label_strings: Optional[Sequence[str]] = None, threshold: Optional[float] = None):
+        super().__init__(model, outputs_fn, threshold, name="text_serving")
+        if tuple(text_inputs) not in (("text_a",), ("text_a", "text_b")):
+            raise ValueError(f"text_inputs must be ('text_a',) or ('text_a', 'text_b'), got {text_inputs!r}.")
+        if not tf.io.gfile.exists(spm_model_file):
+            raise FileNotFoundError(f"--spm_model_file {spm_model_file} not found; pass the SentencePiece "
+                                    ".model the model was fine-tuned with.")
+        self.preprocessor = AlbertPreprocessor(spm_model_file, do_lower_case, seq_length)
+        self.spm_model_asset = tf.saved_model.Asset(spm_model_file)
+        self._do_lower_case = bool(do_lower_case)
+        self.text_inputs = tuple(text_inputs)
+        self._label_strings = None if label_strings is None else [str(label) for label in label_strings]
+
+    def serve(self, *texts: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Raw strings [B] (one or two segments) -> served outputs (+ `labels`)."""
+        outputs = self._serve(self.preprocessor(tuple(texts) if len(texts) > 1 else texts[0]))
+        if self._label_strings is not None:
+            outputs["labels"] = tf.gather(tf.constant(self._label_strings), outputs["predictions"])
+        return outputs
+
+    def tokenization_info(self) -> dict[str, tf.Tensor]:
+        # Named as in the original TF-Hub export: "vocab_file" is the SentencePiece model's path.
+        return {"vocab_file": self.spm_model_asset.asset_path, "do_lower_case": tf.constant(self._do_lower_case)}
+
+    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
+        """The concrete functions to save, by signature key."""
+        specs = [tf.TensorSpec([None], tf.string, name=name) for name in self.text_inputs]
+        if len(specs) == 1:
+            serve = tf.function(lambda text_a: self.serve(text_a))
+        else:
+            serve = tf.function(lambda text_a, text_b: self.serve(text_a, text_b))
+        return {"serving_default": serve.get_concrete_function(*specs),
+                "tokenization_info": tf.function(self.tokenization_info).get_concrete_function()}
+
+
+def _free_stamp(export_dir_base: str, suffixes: Sequence[str]) -> str:
+    """Unix seconds, moved on while `export_dir_base/<stamp><suffix>` exists for any suffix."""
+    stamp = int(time.time())
+    while any(tf.io.gfile.exists(os.path.join(export_dir_base, f"{stamp}{s}")) for s in suffixes):
+        stamp += 1
+    return str(stamp)
+
+
+def export_saved_models(modules: Mapping[str, ExampleServingModule | TextServingModule],
+                        export_dir_base: str) -> dict[str, str]:
+    """Saves each module as a SavedModel in `export_dir_base/<timestamp><suffix>/` (one timestamp).
+
+    Each is written under a temporary name and renamed, so a half-written export never looks complete.
+
+    Args:
+      modules: {directory suffix: module}, e.g. {EXAMPLES: ExampleServingModule, TEXT: TextServingModule}.
+      export_dir_base: created if missing.
+
+    Returns:
+      {suffix: SavedModel directory}.
+    """
+    tf.io.gfile.makedirs(export_dir_base)
+    stamp = _free_stamp(export_dir_base, list(modules))
+    paths = {}
+    for suffix, module in modules.items():
+        final = os.path.join(export_dir_base, f"{stamp}{suffix}")
+        temp = os.path.join(export_dir_base, f"temp-{stamp}{suffix}")
+        signatures = module.signatures()
+        tf.saved_model.save(module, temp, signatures=signatures)
+        tf.io.gfile.rename(temp, final)
+        logging.info("Exported a SavedModel with signatures %s to %s", sorted(signatures), final)
+        paths[suffix] = final
+    return paths

@@ -1,0 +1,75 @@
+"""Fine-tune ALBERT on a GLUE task (or XNLI): train, evaluate every checkpoint, predict, export.
+
+Original flags and defaults of the TF1 release, plus the TF2 runtime flags (--strategy_type, --tpu,
+--mixed_precision, --jit_compile, --steps_per_loop, ...), --classifier_dropout and --xnli_language.
+Outputs in --output_dir: model.ckpt-<step>, model.ckpt-best, eval_results.txt, best_trial.txt,
+test_results.tsv, submit_results.tsv (see albert_tf/classifier.py). Example (run_glue.sh's RTE):
+
+  python run_classifier.py --task_name=RTE --data_dir=glue --output_dir=out/rte \
+      --albert_config_file=albert_base/albert_config.json --init_checkpoint=albert_base/model.ckpt-best \
+      --spm_model_file=albert_base/30k-clean.model --do_train --do_eval --do_predict \
+      --max_seq_length=512 --train_batch_size=32 --learning_rate=3e-5 --train_step=800 \
+      --warmup_step=200 --save_checkpoints_steps=100
+"""
+from absl import app, flags
+
+from albert_tf import distribute, runtime_flags
+from albert_tf.classifier import ClassifierRun, run_classifier
+
+flags.DEFINE_string("data_dir", None, "The GLUE root folder (holding e.g. RTE/train.tsv).")
+flags.DEFINE_string("albert_config_file", None, "The albert_config.json of the pretrained model.")
+flags.DEFINE_string("task_name", None, "The task: cola, mnli, mismnli, mrpc, rte, sst-2, sts-b, qqp, qnli, wnli, "
+                    "ax (predict only, with an MNLI model) or xnli.")
+flags.DEFINE_string("vocab_file", None, "WordPiece vocabulary (used when --spm_model_file is not given).")
+flags.DEFINE_string("spm_model_file", None, "The SentencePiece model (e.g. 30k-clean.model).")
+flags.DEFINE_string("output_dir", None, "Where checkpoints, eval and prediction results are written.")
+flags.DEFINE_string("cached_dir", None, "Where the cached <task>_{train,eval}.tf_record go (default: --output_dir).")
+flags.DEFINE_string("init_checkpoint", None, "Pretrained checkpoint (official layout; prefix or directory), or a "
+                    "fine-tuned one to predict with (e.g. MNLI for ax).")
+flags.DEFINE_string("albert_hub_module_handle", None, "TF-Hub module (not supported yet: use --albert_config_file "
+                    "and --init_checkpoint).")
+flags.DEFINE_bool("do_lower_case", True, "Lower-case the input text (True for the released models).")
+flags.DEFINE_integer("max_seq_length", 512, "Maximum total sequence length after tokenization.")
+flags.DEFINE_bool("do_train", False, "Whether to fine-tune.")
+flags.DEFINE_bool("do_eval", False, "Whether to evaluate every checkpoint on the dev set.")
+flags.DEFINE_bool("do_predict", False, "Whether to predict the test set with model.ckpt-best.")
+flags.DEFINE_integer("train_batch_size", 32, "Global training batch size.")
+flags.DEFINE_integer("eval_batch_size", 8, "Evaluation batch size.")
+flags.DEFINE_integer("predict_batch_size", 8, "Prediction batch size.")
+flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate.")
+flags.DEFINE_integer("train_step", 1000, "Total number of training steps.")
+flags.DEFINE_integer("warmup_step", 0, "Number of linear warmup steps.")
+flags.DEFINE_integer("save_checkpoints_steps", 1000, "How often to save (and evaluate) a checkpoint.")
+flags.DEFINE_integer("keep_checkpoint_max", 5, "How many model.ckpt-<step> to keep (0: all).")
+flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "The optimizer for training.")
+flags.DEFINE_string("export_dir", None, "Export a SavedModel of model.ckpt-best under <export_dir>/<timestamp>/.")
+flags.DEFINE_float("threshold_to_export", float("nan"), "A threshold served as a constant `threshold` output "
+                   "of the exported SavedModel (default NaN: none).")
+flags.DEFINE_float("classifier_dropout", 0.1, "Dropout on the pooled output in training (the original's 0.1).")
+flags.DEFINE_string("xnli_language", "zh", "Language of the xnli task.")
+runtime_flags.define_runtime_flags()
+FLAGS = flags.FLAGS
+
+
+def main(_):
+    distribute.configure_precision(FLAGS.mixed_precision)
+    strategy = runtime_flags.strategy_from_flags(FLAGS)
+    loop = runtime_flags.trainer_kwargs_from_flags(FLAGS)
+    run = ClassifierRun(
+        data_dir=FLAGS.data_dir, task_name=FLAGS.task_name, output_dir=FLAGS.output_dir,
+        albert_config_file=FLAGS.albert_config_file, spm_model_file=FLAGS.spm_model_file,
+        vocab_file=FLAGS.vocab_file, init_checkpoint=FLAGS.init_checkpoint,
+        albert_hub_module_handle=FLAGS.albert_hub_module_handle, cached_dir=FLAGS.cached_dir,
+        do_lower_case=FLAGS.do_lower_case, max_seq_length=FLAGS.max_seq_length, do_train=FLAGS.do_train,
+        do_eval=FLAGS.do_eval, do_predict=FLAGS.do_predict, train_batch_size=FLAGS.train_batch_size,
+        eval_batch_size=FLAGS.eval_batch_size, predict_batch_size=FLAGS.predict_batch_size,
+        learning_rate=FLAGS.learning_rate, train_step=FLAGS.train_step, warmup_step=FLAGS.warmup_step,
+        save_checkpoints_steps=FLAGS.save_checkpoints_steps, keep_checkpoint_max=FLAGS.keep_checkpoint_max,
+        optimizer=FLAGS.optimizer, export_dir=FLAGS.export_dir, threshold_to_export=FLAGS.threshold_to_export,
+        classifier_dropout=FLAGS.classifier_dropout, xnli_language=FLAGS.xnli_language, **loop)
+    run_classifier(run, strategy)
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["data_dir", "task_name", "output_dir"])
+    app.run(main)
