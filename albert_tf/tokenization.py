@@ -539,7 +539,7 @@ class InGraphTokenizer(keras.layers.Layer):
       Viterbi as pip ``sentencepiece`` 0.2). Exact score ties (``"000"`` = ``"0"+"00"`` = ``"00"+"0"``
       when ``"000"`` is not a piece) are broken by float rounding of the path score; after a
       user-defined piece such as ``£`` the two implementations can round differently and output the
-      same ids in another order, e.g. ``£15,000`` -> ``, 0 00`` (Python) vs ``, 00 0`` (graph).
+      same ids in another order, e.g. ``£250,000`` -> ``, 00 0`` (Python) vs ``, 0 00`` (graph).
       (The older ``SentencepieceTokenizer`` op disagrees on such ties in ~0.3% of texts.)
     * The comma rule is a lookup table computed with the Python rule itself for every vocabulary
       piece, so it agrees for all known pieces (digits as ``str.isdigit``). An unknown-piece run can

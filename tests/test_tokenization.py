@@ -211,8 +211,9 @@ def test_python_and_graph_agree_on_gutenberg_sample(tiny_tokenizer, tiny_layer):
 
 
 def test_known_tie_order_difference_after_user_defined_piece(tiny_tokenizer, tiny_layer):
-    # Equal-score segmentations of "000" after "£" are ordered differently (see InGraphTokenizer).
-    text = "£15,000"
+    # Equal-score segmentations of "000" after "£" can be ordered differently (see InGraphTokenizer);
+    # for this text they are (", 00 0" in Python vs ", 0 00" in the graph) with tensorflow-text 2.20.
+    text = "£250,000"
     python_ids = tokenization.encode_ids(tiny_tokenizer.sp_model, text)
     graph_ids = tiny_layer(tf.constant([text])).to_list()[0]
     assert sorted(graph_ids) == sorted(python_ids)
