@@ -250,10 +250,16 @@ def test_random_next_sentence_puts_back_unused_segments(wordpiece, tmp_path):
                                         max_seq_length=256, short_seq_prob=0.0, dupe_factor=1,
                                         random_next_sentence=True, num_workers=1)
     text, _ = doc_line_corpus()
-    two_line_docs = {i for i, doc in enumerate(text.split("\n\n")) if doc.count("\n") == 1}
+    num_lines = [doc.count("\n") + 1 for doc in text.strip().split("\n\n")]
+    two_line_docs = {i for i, n in enumerate(num_lines) if n == 2}
     by_doc = collections.defaultdict(list)
     for rec in read_records(out):
         a, b = segments(rec, vocab)
+        if rec["next_sentence_labels"][0] == 1:
+            # A random B takes whole lines from a random start until the target length (253 tokens here,
+            # more than any document) is reached, so it runs to the end of its document.
+            b_lines = sorted({w[1] for w in b})
+            assert b_lines == list(range(b_lines[0], num_lines[b[0][0]]))
         by_doc[a[0][0]].append((sorted({w[1] for w in a}), rec["next_sentence_labels"][0],
                                 {w[0] for w in b}))
     outcomes = collections.Counter()
@@ -421,9 +427,10 @@ def test_read_documents_crlf_latin1_and_document_breaks(wordpiece, tmp_path, cap
     (tmp_path / "1.txt").write_bytes(b"d1l0 d1l0a\r\nd1l1\r\n \r\nd2l0 caf\xe9\r\n\r\n\r\nd3l0")
     (tmp_path / "2.txt").write_bytes(b"d3l1\n\nd4l0\n")
     with caplog.at_level("WARNING"):
-        docs = pretraining.read_documents([str(tmp_path / "1.txt"), str(tmp_path / "2.txt")], tok)
+        corpus = pretraining.read_documents([str(tmp_path / "1.txt"), str(tmp_path / "2.txt")], tok)
     assert re.search(r"1\.txt.*Latin-1", caplog.text)
-    pieces = [[tok.convert_ids_to_tokens(seg[0]) for seg in doc] for doc in docs]
+    docs = [[corpus.tokens(s, s + 1) for s in corpus.document_segments(d)] for d in range(corpus.num_documents)]
+    pieces = [[tok.convert_ids_to_tokens(ids) for ids, _ in doc] for doc in docs]
     # "café" decodes as Latin-1, is lower-cased/accent-stripped to "cafe" and is unknown in this vocabulary.
     # The last document of 1.txt continues into 2.txt (no blank line between them), as in the original.
     assert pieces == [[["d1l0", "d1l0", "##a"], ["d1l1"]], [["d2l0", "[UNK]"]], [["d3l0"], ["d3l1"]], [["d4l0"]]]

@@ -21,12 +21,13 @@ seeded from `random_seed` and the unit's indices, and the document shuffle and f
 worker processes. The random stream differs from the original's, the distribution of the data does not.
 
 Tokenisation and instance building run in worker processes (``num_workers``). Workers are forked so that
-they share the tokenizer and the tokenised documents without pickling them (every worker may draw a random
+they share the tokenizer and the tokenised corpus without pickling them (every worker may draw a random
 B segment from any document); where `fork` is unavailable the work runs in this process.
 
 Tokens are handled as ids from tokenisation on, each with a "start piece" flag computed from its piece
-string (`tokenization.is_start_piece`), which is equivalent to the original's string handling and keeps
-the per-document memory small.
+string (`tokenization.is_start_piece`), which is equivalent to the original's string handling. The corpus
+lives in a few flat arrays (`TokenizedCorpus`), about 5 bytes per token, so forked workers share it
+without copying.
 
 Reading (`pretraining_dataset`) is the training input pipeline of `run_pretraining.py`, TF2 style.
 """
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import array
 import dataclasses
+import functools
 import itertools
 import multiprocessing
 import os
@@ -57,10 +59,6 @@ DEFAULT_DOCS_PER_UNIT = 256
 _LINES_PER_TASK = 2048
 # Instances logged in full, like the original.
 _NUM_LOGGED_INSTANCES = 20
-
-# One tokenised line: token ids and, per token, 1 if its piece starts a word (else 0).
-Segment = tuple[array.array, bytes]
-Document = list[Segment]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -104,6 +102,7 @@ class PretrainingOptions:
         """P, the length of the masked_lm_* features: max_predictions_per_seq * (1 + do_permutation)."""
         return self.max_predictions_per_seq * (1 + int(self.do_permutation))
 
+    @functools.cached_property
     def ngram_cdf(self) -> tuple[float, ...]:
         """Cumulative probabilities of n = 1..ngram, with p(n) proportional to 1/n (reversed if not favoured)."""
         weights = [1.0 / n for n in range(1, self.ngram + 1)]
@@ -168,17 +167,20 @@ class TrainingInstance:
         if pad_p < 0:
             raise ValueError(f"Instance has {len(self.masked_lm_positions)} predictions, more than "
                              f"{num_prediction_slots} slots.")
-        return records.to_example({
-            "input_ids": records.int64_feature(self.input_ids + [0] * pad),
-            "input_mask": records.int64_feature([1] * len(self.input_ids) + [0] * pad),
-            "segment_ids": records.int64_feature(self.segment_ids + [0] * pad),
-            "token_boundary": records.int64_feature(self.token_boundary + [0] * pad),
-            "masked_lm_positions": records.int64_feature(self.masked_lm_positions + [0] * pad_p),
-            "masked_lm_ids": records.int64_feature(self.masked_lm_ids + [0] * pad_p),
-            "masked_lm_weights": records.float_feature([1.0] * len(self.masked_lm_ids) + [0.0] * pad_p),
-            # The SOP label keeps the original feature name.
-            "next_sentence_labels": records.int64_feature([int(self.is_random_next)]),
-        })
+        example = tf.train.Example()
+        # Filled in place: building each Feature first and passing them to `records.to_example` copies
+        # every message and makes writing about 2x slower.
+        feature = example.features.feature
+        feature["input_ids"].int64_list.value.extend(self.input_ids + [0] * pad)
+        feature["input_mask"].int64_list.value.extend([1] * len(self.input_ids) + [0] * pad)
+        feature["segment_ids"].int64_list.value.extend(self.segment_ids + [0] * pad)
+        feature["token_boundary"].int64_list.value.extend(self.token_boundary + [0] * pad)
+        feature["masked_lm_positions"].int64_list.value.extend(self.masked_lm_positions + [0] * pad_p)
+        feature["masked_lm_ids"].int64_list.value.extend(self.masked_lm_ids + [0] * pad_p)
+        feature["masked_lm_weights"].float_list.value.extend([1.0] * len(self.masked_lm_ids) + [0.0] * pad_p)
+        # The SOP label keeps the original feature name.
+        feature["next_sentence_labels"].int64_list.value.append(int(self.is_random_next))
+        return example
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,20 +192,51 @@ class PretrainingDataSummary:
     instances_per_file: dict[str, int]
 
 
+@dataclasses.dataclass(frozen=True)
+class TokenizedCorpus:
+    """Every document's tokens in a few flat arrays (compact, and shared for free with forked workers).
+
+    A segment is one input line's tokens; a document is a run of consecutive segments.
+
+    ids: [N] token ids of all segments, in input order.
+    starts: [N] 1 where the token's piece starts a word (`tokenization.is_start_piece`), else 0.
+    segment_offsets: [num_segments + 1] segment s holds tokens [segment_offsets[s], segment_offsets[s+1]).
+    document_bounds: [num_documents + 1] document d holds segments [document_bounds[d], document_bounds[d+1]);
+      no document is empty.
+    """
+
+    ids: array.array
+    starts: bytes
+    segment_offsets: array.array
+    document_bounds: array.array
+
+    @property
+    def num_documents(self) -> int:
+        return len(self.document_bounds) - 1
+
+    def document_segments(self, document: int) -> range:
+        """Indices of the segments of `document`."""
+        return range(self.document_bounds[document], self.document_bounds[document + 1])
+
+    def segment_length(self, segment: int) -> int:
+        return self.segment_offsets[segment + 1] - self.segment_offsets[segment]
+
+    def tokens(self, first_segment: int, end_segment: int) -> tuple[list[int], list[int]]:
+        """(ids, start flags) of segments [first_segment, end_segment) concatenated."""
+        lo, hi = self.segment_offsets[first_segment], self.segment_offsets[end_segment]
+        return self.ids[lo:hi].tolist(), list(self.starts[lo:hi])
+
+
 # ----------------------------------------------------------------------------------------------------
 # Building instances.
 
 
 class _TokenSpan:
-    """A growing list of token ids with their start-piece flags (segment A or B of a pair)."""
+    """Token ids with their start-piece flags (segment A or B of a pair), trimmed by truncate_seq_pair."""
 
-    def __init__(self) -> None:
-        self.ids: list[int] = []
-        self.starts: list[int] = []
-
-    def extend(self, segment: Segment) -> None:
-        self.ids.extend(segment[0])
-        self.starts.extend(segment[1])
+    def __init__(self, ids: list[int], starts: list[int]) -> None:
+        self.ids = ids
+        self.starts = starts
 
     def __delitem__(self, index: int) -> None:
         del self.ids[index]
@@ -236,23 +269,26 @@ def _sample_ngram_length(rng: random.Random, cdf: Sequence[float]) -> int:
     return len(cdf)
 
 
-def _select_ngrams(ngram_indexes: list[list[list[list[int]]]], budget: int, taken: set[int],
+def _select_ngrams(cand_indexes: list[list[int]], order: list[int], budget: int, taken: set[int],
                    already: set[int], cdf: Sequence[float], rng: random.Random,
                    on_select: Callable[[int], None]) -> None:
     """The original n-gram selection loop, shared by masking and permutation.
 
-    Walks the (already shuffled) candidates; for each, samples n, backs off to shorter n-grams while the
-    n-gram would overflow `budget`, skips it if it still overflows or touches a position in `taken` or
-    `already`, and otherwise adds its positions to `taken`, calling `on_select(position)` for each.
+    Walks the candidate n-grams starting at word `order[0]`, `order[1]`, ... (the original's shuffled
+    `ngram_indexes`: entry k holds the 1..ngram-word slices of `cand_indexes` starting at word k, so a
+    shuffled index list gives the same permutation while the slices are only built when visited). For each,
+    samples n, backs off to shorter n-grams while the n-gram would overflow `budget`, skips it if it still
+    overflows or touches a position in `taken` or `already`, and otherwise adds its positions to `taken`,
+    calling `on_select(position)` for each.
     """
-    for cand_index_set in ngram_indexes:
+    for idx in order:
         if len(taken) >= budget:
             break
         n = _sample_ngram_length(rng, cdf)
-        index_set = [i for word in cand_index_set[n - 1] for i in word]
+        index_set = [i for word in cand_indexes[idx:idx + n] for i in word]
         n -= 1
         while len(taken) + len(index_set) > budget and n > 0:
-            index_set = [i for word in cand_index_set[n - 1] for i in word]
+            index_set = [i for word in cand_indexes[idx:idx + n] for i in word]
             n -= 1
         if len(taken) + len(index_set) > budget:
             continue
@@ -302,11 +338,9 @@ def create_masked_lm_predictions(
     # Python 3 round() (banker's rounding), as the original ran.
     num_to_predict = min(options.max_predictions_per_seq,
                          max(1, int(round(len(token_ids) * options.masked_lm_prob))))
-    cdf = options.ngram_cdf()
-    # For each word index, the n-grams of 1..ngram words starting there (shorter near the end).
-    ngram_indexes = [[cand_indexes[idx:idx + n] for n in range(1, options.ngram + 1)]
-                     for idx in range(len(cand_indexes))]
-    rng.shuffle(ngram_indexes)
+    cdf = options.ngram_cdf
+    order = list(range(len(cand_indexes)))
+    rng.shuffle(order)
 
     labels: dict[int, int] = {}
 
@@ -320,13 +354,13 @@ def create_masked_lm_predictions(
         labels[index] = token_ids[index]
 
     covered: set[int] = set()
-    _select_ngrams(ngram_indexes, num_to_predict, covered, set(), cdf, rng, mask)
+    _select_ngrams(cand_indexes, order, num_to_predict, covered, set(), cdf, rng, mask)
 
     if options.do_permutation:
         # (The original also reshuffles when not permuting; that only consumes random numbers.)
-        rng.shuffle(ngram_indexes)
+        rng.shuffle(order)
         selected: set[int] = set()
-        _select_ngrams(ngram_indexes, num_to_predict, selected, covered, cdf, rng, lambda _: None)
+        _select_ngrams(cand_indexes, order, num_to_predict, selected, covered, cdf, rng, lambda _: None)
         sources = sorted(selected)
         targets = list(sources)
         rng.shuffle(targets)
@@ -339,18 +373,20 @@ def create_masked_lm_predictions(
     return output_ids, positions, [labels[p] for p in positions], token_boundary
 
 
-def create_instances_from_document(all_documents: Sequence[Document], document_index: int,
+def create_instances_from_document(corpus: TokenizedCorpus, documents: Sequence[int], document_index: int,
                                    options: PretrainingOptions, vocab: VocabIds,
                                    rng: random.Random) -> list[TrainingInstance]:
     """Builds the SOP pairs of one document, as the original `create_instances_from_document`.
 
     Args:
-      all_documents: every document (random B segments may come from any of them).
-      document_index: the document to split into pairs.
+      corpus: the tokenised corpus.
+      documents: corpus document indices in (shuffled) processing order; random B segments may come from
+        any of them.
+      document_index: position in `documents` of the document to split into pairs.
     Returns:
       The masked instances, in document order.
     """
-    document = all_documents[document_index]
+    segments = corpus.document_segments(documents[document_index])
     max_num_tokens = options.max_seq_length - 3
     # Usually fill the whole sequence; sometimes (short_seq_prob) aim shorter, decided once per document.
     target_seq_length = max_num_tokens
@@ -358,45 +394,39 @@ def create_instances_from_document(all_documents: Sequence[Document], document_i
         target_seq_length = rng.randint(2, max_num_tokens)
 
     instances = []
-    current_chunk: list[Segment] = []
+    chunk_start = segments.start  # the current chunk is segments [chunk_start, i]
     current_length = 0
-    i = 0
-    while i < len(document):
-        segment = document[i]
-        current_chunk.append(segment)
-        current_length += len(segment[0])
-        if i == len(document) - 1 or current_length >= target_seq_length:
-            a_end = 1 if len(current_chunk) < 2 else rng.randint(1, len(current_chunk) - 1)
-            tokens_a = _TokenSpan()
-            for seg in current_chunk[:a_end]:
-                tokens_a.extend(seg)
-            tokens_b = _TokenSpan()
-            if len(current_chunk) == 1 or (options.random_next_sentence and rng.random() < 0.5):
+    i = segments.start
+    while i < segments.stop:
+        current_length += corpus.segment_length(i)
+        if i == segments.stop - 1 or current_length >= target_seq_length:
+            chunk_size = i + 1 - chunk_start
+            a_end = chunk_start + (1 if chunk_size < 2 else rng.randint(1, chunk_size - 1))
+            tokens_a = _TokenSpan(*corpus.tokens(chunk_start, a_end))
+            if chunk_size == 1 or (options.random_next_sentence and rng.random() < 0.5):
                 is_random_next = True
                 target_b_length = target_seq_length - len(tokens_a)
                 # Try to avoid the current document (gives up after 10 draws, as the original).
                 for _ in range(10):
-                    random_document_index = rng.randint(0, len(all_documents) - 1)
+                    random_document_index = rng.randint(0, len(documents) - 1)
                     if random_document_index != document_index:
                         break
-                random_document = all_documents[random_document_index]
-                random_start = rng.randint(0, len(random_document) - 1)
-                for seg in random_document[random_start:]:
-                    tokens_b.extend(seg)
-                    if len(tokens_b) >= target_b_length:
+                random_segments = corpus.document_segments(documents[random_document_index])
+                b_start = b_end = random_segments.start + rng.randint(0, len(random_segments) - 1)
+                b_length = 0
+                while b_end < random_segments.stop:  # whole segments until B reaches its target length
+                    b_length += corpus.segment_length(b_end)
+                    b_end += 1
+                    if b_length >= target_b_length:
                         break
+                tokens_b = _TokenSpan(*corpus.tokens(b_start, b_end))
                 # The chunk's B segments were not used: put them back for the next chunk.
-                i -= len(current_chunk) - a_end
-            elif not options.random_next_sentence and rng.random() < 0.5:
-                # SOP negative: the two halves swapped.
-                is_random_next = True
-                for seg in current_chunk[a_end:]:
-                    tokens_b.extend(seg)
-                tokens_a, tokens_b = tokens_b, tokens_a
+                i = a_end - 1
             else:
-                is_random_next = False
-                for seg in current_chunk[a_end:]:
-                    tokens_b.extend(seg)
+                tokens_b = _TokenSpan(*corpus.tokens(a_end, i + 1))
+                is_random_next = not options.random_next_sentence and rng.random() < 0.5
+                if is_random_next:  # SOP negative: the two halves swapped
+                    tokens_a, tokens_b = tokens_b, tokens_a
             truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng)
             if len(tokens_a) < 1 or len(tokens_b) < 1:
                 raise AssertionError("Empty segment after truncation.")
@@ -410,7 +440,7 @@ def create_instances_from_document(all_documents: Sequence[Document], document_i
             instances.append(TrainingInstance(
                 input_ids=output_ids, segment_ids=segment_ids, token_boundary=boundary,
                 masked_lm_positions=positions, masked_lm_ids=labels, is_random_next=is_random_next))
-            current_chunk = []
+            chunk_start = i + 1
             current_length = 0
         i += 1
     return instances
@@ -459,52 +489,60 @@ class _TokenizeState:
         return self.tokenizer.sp_model is not None
 
 
-def _tokenize_lines(state: _TokenizeState, lines: Sequence[str]) -> list[Segment | None]:
-    """Tokenises raw lines: None for a document break (an empty line), a Segment for a line with tokens.
+def _tokenize_lines(state: _TokenizeState, lines: Sequence[str]) -> tuple[array.array, bytes, array.array]:
+    """Tokenises raw lines into one flat block: (ids [N], start flags [N], lengths [L']).
 
-    Lines with text but no tokens are dropped, as in the original.
+    `lengths` has one entry per line that yields tokens (its token count) and -1 per document break (an
+    empty line); lines with text but no tokens are dropped, as in the original. One flat block per task
+    keeps the cost of sending results back to the parent low.
     """
-    out: list[Segment | None] = []
+    ids, starts, lengths = array.array("i"), bytearray(), array.array("i")
     for raw in lines:
         if state.spm_mode:
             line = tokenization.preprocess_text(raw, lower=state.do_lower_case)
         else:
             line = tokenization.convert_to_unicode(raw).strip()
         if not line:
-            out.append(None)
+            lengths.append(-1)
             continue
         pieces = state.tokenizer.tokenize(line)
         if not pieces:
             continue
-        starts = bytearray(len(pieces))
-        for k, piece in enumerate(pieces):
+        for piece in pieces:
             flag = state.start_cache.get(piece)
             if flag is None:
                 flag = state.start_cache[piece] = tokenization.is_start_piece(piece, state.spm_mode)
-            starts[k] = flag
-        out.append((array.array("i", state.tokenizer.convert_tokens_to_ids(pieces)), bytes(starts)))
-    return out
+            starts.append(flag)
+        ids.extend(state.tokenizer.convert_tokens_to_ids(pieces))
+        lengths.append(len(pieces))
+    return ids, bytes(starts), lengths
 
 
 def read_documents(input_files: Sequence[str], tokenizer: tokenization.FullTokenizer,
-                   do_lower_case: bool = True, num_workers: int = 1) -> list[Document]:
-    """Reads and tokenises the corpus into documents (lists of segments), empty documents removed.
+                   do_lower_case: bool = True, num_workers: int = 1) -> TokenizedCorpus:
+    """Reads and tokenises the input files into documents (in input order, empty documents removed).
 
-    Not shuffled. The result is the same for any `num_workers`.
+    The result is the same for any `num_workers`.
     """
     state = _TokenizeState(tokenizer=tokenizer, do_lower_case=do_lower_case)
     tasks = []
     for path in input_files:
         lines = _read_lines(path)
         tasks.extend(lines[k:k + _LINES_PER_TASK] for k in range(0, len(lines), _LINES_PER_TASK))
-    documents: list[Document] = [[]]
-    for items in _ordered_map(_tokenize_lines, state, tasks, num_workers):
-        for item in items:
-            if item is None:
-                documents.append([])
-            else:
-                documents[-1].append(item)
-    return [d for d in documents if d]
+    all_ids, all_starts = array.array("i"), bytearray()
+    segment_offsets, document_bounds = array.array("q", [0]), array.array("q", [0])
+    for ids, starts, lengths in _ordered_map(_tokenize_lines, state, tasks, num_workers):
+        all_ids.extend(ids)
+        all_starts.extend(starts)
+        for length in lengths:
+            if length >= 0:
+                segment_offsets.append(segment_offsets[-1] + length)
+            elif len(segment_offsets) - 1 > document_bounds[-1]:  # a break ends a non-empty document
+                document_bounds.append(len(segment_offsets) - 1)
+    if len(segment_offsets) - 1 > document_bounds[-1]:
+        document_bounds.append(len(segment_offsets) - 1)
+    return TokenizedCorpus(ids=all_ids, starts=bytes(all_starts), segment_offsets=segment_offsets,
+                           document_bounds=document_bounds)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -542,7 +580,8 @@ def _ordered_map(fn: Callable[[_T, object], _R], state: _T, tasks: Sequence, num
 
 @dataclasses.dataclass(frozen=True)
 class _BuildState:
-    documents: list[Document]
+    corpus: TokenizedCorpus
+    documents: list[int]  # shuffled document order
     options: PretrainingOptions
     vocab: VocabIds
 
@@ -559,26 +598,26 @@ def _build_unit(state: _BuildState, unit: tuple[int, int, int, int]) -> list[byt
     rng = unit_rng(state.options.random_seed, dupe_pass, unit_index)
     out = []
     for document_index in range(start, stop):
-        for instance in create_instances_from_document(state.documents, document_index, state.options,
-                                                       state.vocab, rng):
+        for instance in create_instances_from_document(state.corpus, state.documents, document_index,
+                                                       state.options, state.vocab, rng):
             example = instance.to_example(state.options.max_seq_length, state.options.num_prediction_slots)
             # Deterministic serialisation sorts the feature map, so equal data gives equal bytes.
             out.append(example.SerializeToString(deterministic=True))
     return out
 
 
-def create_training_instances(documents: list[Document], options: PretrainingOptions, vocab: VocabIds,
+def create_training_instances(corpus: TokenizedCorpus, options: PretrainingOptions, vocab: VocabIds,
                               rng: random.Random, num_workers: int = 1,
                               docs_per_unit: int = DEFAULT_DOCS_PER_UNIT) -> list[bytes]:
-    """Shuffles `documents` in place with `rng`, builds `dupe_factor` passes of instances, shuffles them.
+    """Shuffles the documents with `rng`, builds `dupe_factor` passes of instances, shuffles those with `rng`.
 
-    Returns the serialised `tf.train.Example`s in their final (shuffled) order; the same for any
-    `num_workers`.
+    Returns the serialised `tf.train.Example`s in their final order; the same for any `num_workers`.
     """
-    if not documents:
+    if corpus.num_documents == 0:
         raise ValueError("The input files contain no text: nothing to build pretraining instances from.")
+    documents = list(range(corpus.num_documents))
     rng.shuffle(documents)
-    state = _BuildState(documents=documents, options=options, vocab=vocab)
+    state = _BuildState(corpus=corpus, documents=documents, options=options, vocab=vocab)
     units = [(dupe_pass, unit_index, start, min(start + docs_per_unit, len(documents)))
              for dupe_pass in range(options.dupe_factor)
              for unit_index, start in enumerate(range(0, len(documents), docs_per_unit))]
@@ -664,10 +703,10 @@ def create_pretraining_data(
     logging.info("*** Reading from input files ***")
     for path in input_files:
         logging.info("  %s", path)
-    documents = read_documents(input_files, tokenizer, do_lower_case, num_workers)
+    corpus = read_documents(input_files, tokenizer, do_lower_case, num_workers)
     logging.info("Read %d documents; building %d passes with %d worker(s).",
-                 len(documents), options.dupe_factor, num_workers)
-    instances = create_training_instances(documents, options, vocab, random.Random(options.random_seed),
+                 corpus.num_documents, options.dupe_factor, num_workers)
+    instances = create_training_instances(corpus, options, vocab, random.Random(options.random_seed),
                                           num_workers, docs_per_unit)
 
     logging.info("*** Writing to output files ***")
@@ -681,10 +720,10 @@ def create_pretraining_data(
                 _log_instance(serialized, inv_vocab)
     k = len(output_files)
     per_file = {path: (len(instances) - j + k - 1) // k for j, path in enumerate(output_files)}
-    logging.info("Wrote %d total instances from %d documents:", len(instances), len(documents))
+    logging.info("Wrote %d total instances from %d documents:", len(instances), corpus.num_documents)
     for path, count in per_file.items():
         logging.info("  %s: %d", path, count)
-    return PretrainingDataSummary(num_documents=len(documents), num_instances=len(instances),
+    return PretrainingDataSummary(num_documents=corpus.num_documents, num_instances=len(instances),
                                   instances_per_file=per_file)
 
 
