@@ -40,7 +40,7 @@ import itertools
 import multiprocessing
 import os
 import random
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import tensorflow as tf
 from absl import logging
@@ -525,10 +525,10 @@ def read_documents(input_files: Sequence[str], tokenizer: tokenization.FullToken
     The result is the same for any `num_workers`.
     """
     state = _TokenizeState(tokenizer=tokenizer, do_lower_case=do_lower_case)
-    tasks = []
-    for path in input_files:
-        lines = _read_lines(path)
-        tasks.extend(lines[k:k + _LINES_PER_TASK] for k in range(0, len(lines), _LINES_PER_TASK))
+    # A generator, so that only about one file's lines are held as strings at a time.
+    tasks = (lines[k:k + _LINES_PER_TASK]
+             for path in input_files for lines in (_read_lines(path),)
+             for k in range(0, len(lines), _LINES_PER_TASK))
     all_ids, all_starts = array.array("i"), bytearray()
     segment_offsets, document_bounds = array.array("q", [0]), array.array("q", [0])
     for ids, starts, lengths in _ordered_map(_tokenize_lines, state, tasks, num_workers):
@@ -562,19 +562,20 @@ def _call_in_worker(fn_and_task: tuple[Callable, object]):
     return fn(_worker_state, task)
 
 
-def _ordered_map(fn: Callable[[_T, object], _R], state: _T, tasks: Sequence, num_workers: int) -> Iterator[_R]:
-    """Yields fn(state, task) for every task, in task order, using up to `num_workers` forked processes.
+def _ordered_map(fn: Callable[[_T, object], _R], state: _T, tasks: Iterable, num_workers: int) -> Iterator[_R]:
+    """Yields fn(state, task) for every task, in task order, using `num_workers` forked processes.
 
     `state` reaches the workers by fork (not pickled), so it may be large; tasks and results are pickled.
+    `tasks` may be a generator: the pool's task pipe blocks when full, so it is consumed as work proceeds.
     """
-    workers = min(num_workers, len(tasks))
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        if workers > 1:
+    if num_workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        if num_workers > 1:
             logging.warning("Process start method 'fork' is unavailable: running in a single process.")
         for task in tasks:
             yield fn(state, task)
         return
-    with multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(state,)) as pool:
+    context = multiprocessing.get_context("fork")
+    with context.Pool(num_workers, initializer=_init_worker, initargs=(state,)) as pool:
         yield from pool.imap(_call_in_worker, ((fn, t) for t in tasks))
 
 
@@ -621,7 +622,8 @@ def create_training_instances(corpus: TokenizedCorpus, options: PretrainingOptio
     units = [(dupe_pass, unit_index, start, min(start + docs_per_unit, len(documents)))
              for dupe_pass in range(options.dupe_factor)
              for unit_index, start in enumerate(range(0, len(documents), docs_per_unit))]
-    instances = [s for unit in _ordered_map(_build_unit, state, units, num_workers) for s in unit]
+    workers = min(num_workers, len(units))
+    instances = [s for unit in _ordered_map(_build_unit, state, units, workers) for s in unit]
     rng.shuffle(instances)
     return instances
 
