@@ -23,7 +23,8 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-flags.DEFINE_string("input_dir", None, "Directory of *.txt files (one sentence per line, blank line between documents).")
+flags.DEFINE_string("input_dir", None,
+                    "Directory of *.txt files (one sentence per line, blank lines between documents).")
 flags.DEFINE_string("spm_model_file", None, "SentencePiece model; trained on the corpus when not given.")
 flags.DEFINE_integer("vocab_size", 8000, "Pieces of the model trained when --spm_model_file is not given.")
 flags.DEFINE_string("workers", "1,2", "Comma-separated worker counts to time.")
