@@ -220,10 +220,12 @@ def test_known_tie_order_difference_after_user_defined_piece(tiny_tokenizer, tin
 
 
 def test_graph_preprocessing_matches_python(tiny_layer):
-    lower = tiny_layer.preprocess(tf.constant(UNICODE_LINES)).numpy()
+    spaces = [chr(cp) for cp in range(0x3001) if chr(cp).isspace()]
+    texts = UNICODE_LINES + [f"{c}a{c}b {c}{c}c {c}" for c in spaces] + ["".join(spaces)]
+    lower = tiny_layer.preprocess(tf.constant(texts)).numpy()
     cased = tokenization.InGraphTokenizer(TINY_MODEL, do_lower_case=False).preprocess(
-        tf.constant(UNICODE_LINES)).numpy()
-    for text, got_lower, got_cased in zip(UNICODE_LINES, lower, cased):
+        tf.constant(texts)).numpy()
+    for text, got_lower, got_cased in zip(texts, lower, cased):
         assert got_lower.decode("utf-8") == tokenization.preprocess_text(text, lower=True)
         assert got_cased.decode("utf-8") == tokenization.preprocess_text(text, lower=False)
 
