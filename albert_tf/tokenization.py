@@ -115,7 +115,7 @@ def _split_digit_comma(sp_model: spm.SentencePieceProcessor, piece: str) -> list
     cur_pieces = sp_model.EncodeAsPieces(piece[:-1].replace(SPIECE_UNDERLINE, ""))
     # SentencePiece prefixes the re-encoded text with "▁"; a piece in the middle of a word must not
     # gain a word boundary, so that "▁" goes (the original meant to do this; py3 never did).
-    if piece[0] != SPIECE_UNDERLINE and cur_pieces and cur_pieces[0].startswith(SPIECE_UNDERLINE):
+    if piece[0] != SPIECE_UNDERLINE and cur_pieces[0].startswith(SPIECE_UNDERLINE):
         if len(cur_pieces[0]) == 1:
             cur_pieces = cur_pieces[1:]
         else:
@@ -152,8 +152,8 @@ def encode_pieces(sp_model: spm.SentencePieceProcessor, text: str | bytes,
 
 def encode_ids(sp_model: spm.SentencePieceProcessor, text: str | bytes, sample: bool = False) -> list[int]:
     """Ids of :func:`encode_pieces` (``PieceToId`` per piece; unknown pieces give the unk id)."""
-    return [sp_model.PieceToId(piece) for piece in encode_pieces(sp_model, text, return_unicode=False,
-                                                                  sample=sample)]
+    pieces = encode_pieces(sp_model, text, return_unicode=False, sample=sample)
+    return [sp_model.PieceToId(piece) for piece in pieces]
 
 
 def whitespace_tokenize(text: str) -> list[str]:
@@ -361,7 +361,8 @@ class FullTokenizer:
 # ----------------------------------------------------------------------------------------------
 
 class BasicTokenizer:
-    """BERT's basic tokenizer: cleanup, CJK splitting, optional lowercasing + accent stripping, punctuation split."""
+    """BERT's basic tokenizer: cleanup, CJK splitting, optional lowercasing and accent stripping,
+    punctuation split."""
 
     def __init__(self, do_lower_case: bool = True):
         self.do_lower_case = do_lower_case
@@ -581,7 +582,8 @@ class InGraphTokenizer(keras.layers.Layer):
         self._sp_tf = tf_text.FastSentencepieceTokenizer(self.spm_model_proto)
 
     @staticmethod
-    def _build_comma_table(sp_model: spm.SentencePieceProcessor, source: str) -> tuple[np.ndarray, np.ndarray]:
+    def _build_comma_table(sp_model: spm.SentencePieceProcessor,
+                           source: str) -> tuple[np.ndarray, np.ndarray]:
         """Row lengths and values of a ragged [vocab, (k)] table: id -> ids it becomes under the comma
         rule (itself for ordinary pieces)."""
         unk = sp_model.unk_id()

@@ -173,8 +173,8 @@ def test_sampling_is_subword_regularisation(tiny_tokenizer):
 def test_readme_flags_give_the_documented_id_layout(tmp_path):
     words = "the cat sat on a mat and the dog ran to its house in the year of money".split()
     corpus = tmp_path / "all.txt"
-    lines = [" ".join(words[(i * 7) % len(words):] + words[:(i * 3) % len(words)]) + ' (x) "y" - z. – £1 €2 [CLS MASK SEP]'
-             for i in range(200)]
+    tail = ' (x) "y" - z. – £1 €2 [CLS MASK SEP]'
+    lines = [" ".join(words[(i * 7) % len(words):] + words[:(i * 3) % len(words)]) + tail for i in range(200)]
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
     model = io.BytesIO()
     # The README's flags. The quoted symbol list is given as a list: sentencepiece parses a
