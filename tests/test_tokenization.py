@@ -204,10 +204,15 @@ def test_python_and_graph_agree_on_gutenberg_sample(tiny_tokenizer, tiny_layer):
         lines = f.read().splitlines()
     assert len(lines) > 1800
     texts = lines + UNICODE_LINES
-    graph_ids = tf.function(tiny_layer)(tf.constant(texts)).to_list()
+    graph_ids = tf.function(tiny_layer.call, autograph=False)(tf.constant(texts)).to_list()
     for text, ids in zip(texts, graph_ids):
         assert ids == tokenization.encode_ids(tiny_tokenizer.sp_model,
                                               tokenization.preprocess_text(text, lower=True)), text
+    cased = tokenization.InGraphTokenizer(TINY_MODEL, do_lower_case=False)
+    texts = lines[:300] + UNICODE_LINES
+    for text, ids in zip(texts, cased(tf.constant(texts)).to_list()):
+        assert ids == tokenization.encode_ids(tiny_tokenizer.sp_model,
+                                              tokenization.preprocess_text(text, lower=False)), text
 
 
 def test_known_tie_order_difference_after_user_defined_piece(tiny_tokenizer, tiny_layer):
