@@ -26,10 +26,13 @@ from albert_tf.data.pretraining import create_pretraining_data
 from albert_tf.pretraining import PretrainingRun, run_pretraining
 
 BUNDLED_CORPUS = os.path.join(os.path.dirname(__file__), "resources", "chesterton-thursday.txt")
-# The original README's spm_train flags (vocabulary size aside).
-SPM_FLAGS = dict(pad_id=0, unk_id=1, eos_id=-1, bos_id=-1, control_symbols="[CLS],[SEP],[MASK]",
-                 user_defined_symbols='(,),",-,.,–,£,€', shuffle_input_sentence=True,
+# The original README's spm_train flags (vocabulary size aside). Symbols are passed as lists: as one
+# comma-separated string, sentencepiece parses the list as CSV and the bare `"` swallows the rest.
+SPM_FLAGS = dict(pad_id=0, unk_id=1, eos_id=-1, bos_id=-1, control_symbols=["[CLS]", "[SEP]", "[MASK]"],
+                 user_defined_symbols=["(", ")", '"', "-", ".", "–", "£", "€"], shuffle_input_sentence=True,
                  character_coverage=0.99995, model_type="unigram")
+# Ids 0-12 of a model trained with these flags (original_release.md §2.4).
+SPECIAL_PIECES = ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]", "(", ")", '"', "-", ".", "–", "£", "€"]
 
 
 @dataclasses.dataclass

@@ -1,6 +1,8 @@
 """The README's main job, shrunk: the full pipeline from raw text to both checkpoint layouts."""
+import sentencepiece
+
 import albert_tf
-from albert_tf.demo import BUNDLED_CORPUS, DemoOptions, run_demo
+from albert_tf.demo import BUNDLED_CORPUS, SPECIAL_PIECES, DemoOptions, run_demo
 
 
 def test_demo_pipeline_end_to_end(tmp_path):
@@ -13,7 +15,9 @@ def test_demo_pipeline_end_to_end(tmp_path):
                           num_evals=2)
     result = run_demo(options)
     assert [r["global_step"] for r in result["eval"]] == [2, 4]
-    assert (out / "spm.model").exists() and (out / "model" / "tf2_checkpoints").is_dir()
+    assert (out / "model" / "tf2_checkpoints").is_dir()
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(out / "spm.model"))
+    assert [sp.id_to_piece(i) for i in range(13)] == SPECIAL_PIECES
     config = albert_tf.AlbertConfig.from_json_file(str(out / "albert_config.json"))
     assert config.vocab_size == 400
     report = albert_tf.load_original_checkpoint(albert_tf.AlbertPretrainer(config), str(out / "model" / "model.ckpt-4"))
