@@ -249,10 +249,13 @@ def test_eval_alone_evaluates_every_checkpoint_in_order(setup, tmp_path):
     assert [b["global_step"] for b in blocks] == [2, 4]
     last, best_step = check_best_checkpoint(str(tmp_path), "rte", setup)
     assert last == 4 and best_step in (2, 4)
-    # Evaluating again finds nothing new and leaves the record alone.
-    again = run_classifier(make_run(setup, tmp_path, "rte", do_eval=True, **base))
+    # Evaluating again finds nothing new and leaves the record alone; --export_dir exports the best.
+    again = run_classifier(make_run(setup, tmp_path, "rte", do_eval=True, export_dir=str(tmp_path / "exports"),
+                                    **base))
     assert again["eval"] == []
     assert len(metrics.read_eval_results(str(tmp_path / "eval_results.txt"))) == 2
+    assert sorted(again["export"]) == ["", "_text"]
+    assert all(tf.saved_model.contains_saved_model(path) for path in again["export"].values())
 
 
 def test_init_checkpoint_initialises_the_encoder(setup, tmp_path):
