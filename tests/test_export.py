@@ -130,47 +130,42 @@ def exported(tmp_path_factory):
     return reference, json.loads((root / "out.json").read_text()), dirs
 
 
-@pytest.mark.parametrize("task", list(TASKS))
-@pytest.mark.parametrize("signature", ["examples", "text"])
-def test_reloaded_savedmodel_matches_python(exported, task, signature):
-    reference, served, _ = exported
-    got = served[task][signature]
-    expected = reference[task]
-    # The comparison means something only when examples differ.
-    assert np.ptp(expected["probabilities"], axis=0).max() > 1e-3
-    np.testing.assert_allclose(got["probabilities"], expected["probabilities"], rtol=1e-5, atol=1e-6)
-    if glue.get_processor(task).is_regression:
-        np.testing.assert_allclose(got["predictions"], expected["predictions"], rtol=1e-5, atol=1e-6)
-        assert "labels" not in got
-    else:
-        assert got["predictions"] == expected["predictions"].tolist()
-        if signature == "text":
-            labels = glue.get_processor(task).get_labels()
-            assert got["labels"] == [labels[i] for i in expected["predictions"]]
-    threshold = TASKS[task][1]
-    if threshold is None:
-        assert "threshold" not in got
-    else:
-        assert got["threshold"] == pytest.approx(threshold)
-
-
-def test_signature_inputs(exported):
-    _, served, _ = exported
-    for task, (single, _) in TASKS.items():
+# One test for everything the shared export fixture feeds: pytest-xdist would run a module fixture
+# once per worker that picks up one of its tests, and the fixture is the expensive part.
+def test_reloaded_savedmodels(exported):
+    reference, served, dirs = exported
+    # The original SavedModel uses plain TensorFlow ops only.
+    assert served["tensorflow_text_needed"] is False
+    for task, (single, threshold) in TASKS.items():
+        processor = glue.get_processor(task)
+        expected = reference[task]
+        # The comparison means something only when examples differ.
+        assert np.ptp(expected["probabilities"], axis=0).max() > 1e-3
         assert served[task]["inputs"] == ["serialized_example"]
         assert served[task]["text_inputs"] == (["text_a"] if single else ["text_a", "text_b"])
-
-
-def test_original_savedmodel_loads_without_tensorflow_text(exported):
-    assert exported[1]["tensorflow_text_needed"] is False
-
-
-def test_layout_and_tokenization_info(exported):
-    _, served, dirs = exported
-    for task, paths in dirs.items():
+        for signature in ("examples", "text"):
+            got = served[task][signature]
+            where = f"{task} {signature}"
+            np.testing.assert_allclose(got["probabilities"], expected["probabilities"], rtol=1e-5, atol=1e-6,
+                                       err_msg=where)
+            if processor.is_regression:
+                np.testing.assert_allclose(got["predictions"], expected["predictions"], rtol=1e-5, atol=1e-6,
+                                           err_msg=where)
+                assert "labels" not in got, where
+            else:
+                assert got["predictions"] == expected["predictions"].tolist(), where
+                if signature == "text":
+                    labels = processor.get_labels()
+                    assert got["labels"] == [labels[i] for i in expected["predictions"]], where
+            if threshold is None:
+                assert "threshold" not in got, where
+            else:
+                assert got["threshold"] == pytest.approx(threshold), where
+        # Layout: <stamp>/ and <stamp>_text/, nothing temporary left; the spm model is an asset.
+        paths = dirs[task]
         stamp = os.path.basename(paths[""])
         assert stamp.isdigit() and paths["_text"] == paths[""] + "_text"
-        assert sorted(os.listdir(os.path.dirname(paths[""]))) == [stamp, stamp + "_text"]  # no temp-* left
+        assert sorted(os.listdir(os.path.dirname(paths[""]))) == [stamp, stamp + "_text"]
         assert tf.saved_model.contains_saved_model(paths[""])
         info = served[task]["info"]
         assert info["do_lower_case"] is True

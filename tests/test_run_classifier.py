@@ -170,32 +170,21 @@ def test_task_train_eval_predict(setup, tmp_path, task):
     check_outputs(out, task)
 
 
-@pytest.fixture(scope="module")
-def mnli_run(setup, tmp_path_factory):
-    """An MNLI fine-tuning run (train, eval matched + mismatched, predict both)."""
-    out = tmp_path_factory.mktemp("mnli")
+def test_mnli_matched_and_mismatched_then_ax(setup, tmp_path):
+    out = tmp_path / "mnli"
     result = run_classifier(make_run(setup, out, "MNLI", do_train=True, do_eval=True, do_predict=True,
                                      cached_dir=str(out / "cache")))
-    return str(out), result
-
-
-def test_mnli_matched_and_mismatched(setup, mnli_run):
-    out, result = mnli_run
-    blocks = metrics.read_eval_results(os.path.join(out, "eval_results.txt"))
+    blocks = metrics.read_eval_results(str(out / "eval_results.txt"))
     assert set(blocks[0]) == EVAL_KEYS["mnli"] | {"best"}
-    assert sorted(os.listdir(os.path.join(out, "cache"))) == ["mismnli_eval.tf_record", "mnli_eval.tf_record",
-                                                              "mnli_train.tf_record"]
-    check_outputs(out, "mnli")
-    check_outputs(out, "mnli", suffix="_mm")
+    assert sorted(os.listdir(out / "cache")) == ["mismnli_eval.tf_record", "mnli_eval.tf_record",
+                                                 "mnli_train.tf_record"]
+    check_outputs(str(out), "mnli")
+    check_outputs(str(out), "mnli", suffix="_mm")
     assert set(result["predict"]) == {"", "_mm"}
-
-
-def test_ax_is_predicted_with_an_mnli_model(setup, mnli_run, tmp_path):
-    mnli_out, _ = mnli_run
-    result = run_classifier(make_run(setup, tmp_path, "ax", do_predict=True, init_checkpoint=mnli_out))
-    check_outputs(str(tmp_path), "ax")
-    mnli_best = checkpoints.read_original_checkpoint(os.path.join(mnli_out, "model.ckpt-best"))
-    assert mnli_best["output_weights"].shape[0] == 3
+    # The diagnostic set is predicted with the MNLI model (its output_dir as --init_checkpoint).
+    ax = tmp_path / "ax"
+    result = run_classifier(make_run(setup, ax, "ax", do_predict=True, init_checkpoint=str(out)))
+    check_outputs(str(ax), "ax")
     assert result["predict"][""].shape == (NUM["test"], 3)
 
 
