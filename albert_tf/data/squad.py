@@ -1,0 +1,764 @@
+"""SQuAD v1.1 / v2.0 examples, features and TFRecords, as the original ``squad_utils.py`` builds them.
+
+1. `read_squad_examples` reads a SQuAD JSON file into one `SquadExample` per question.
+2. `convert_examples_to_features` encodes the question (``encode_ids`` of the preprocessed text, cut
+   to ``max_query_length`` ids) and the paragraph (``encode_pieces``), maps every paragraph piece
+   back to characters of the raw context (`align_paragraph`: a banded LCS between the raw text and
+   the concatenated pieces), cuts the pieces into overlapping doc spans and yields one
+   `SquadFeature` per span: ``[CLS] question [SEP] span [SEP]`` zero-padded to ``max_seq_length``,
+   with segment ids, ``p_mask``, max-context flags and, when training, the answer's positions
+   (0/0 and ``is_impossible`` when the answer is not wholly inside the span). An example whose
+   paragraph cannot be aligned is dropped with a warning, as the original does.
+3. `write_squad_features` writes the features as TFRecords in document order (``unique_ids``,
+   ``input_ids``, ``input_mask``, ``segment_ids``, ``p_mask`` int64, plus ``start_positions``,
+   ``end_positions``, ``is_impossible`` when training) and, for evaluation, a JSON side file
+   (`eval_features_path`) with what post-processing needs; `load_eval_features` reads it back.
+4. `squad_dataset` reads the TFRecords as batches of model inputs.
+
+Only the SentencePiece tokenizer is supported, as in the original.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import tensorflow as tf
+from absl import logging
+
+from albert_tf import tokenization
+from albert_tf.data import records
+
+FIRST_UNIQUE_ID = 1000000000
+_SIDE_FORMAT = "albert_tf.squad.eval_features"
+_SIDE_FORMAT_VERSION = 1
+
+# Backtracking moves of the LCS table (the original's g values); _UNSET marks cells it never set.
+_UP, _LEFT, _DIAG, _UNSET = 0, 1, 2, 255
+
+
+class SquadDataError(ValueError):
+    """A malformed SQuAD file; the message names the file, the question and the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SquadExample:
+    """One question about one paragraph.
+
+    Attributes:
+      qas_id: the question id (predictions are keyed by it).
+      question_text: the raw question.
+      paragraph_text: the raw context string.
+      orig_answer_text: training only: the answer text ("" when impossible), else None.
+      start_position: training only: the answer's character offset in ``paragraph_text``
+        (-1 when impossible), else None.
+      is_impossible: training only: the question has no answer (SQuAD v2.0).
+    """
+    qas_id: str
+    question_text: str
+    paragraph_text: str
+    orig_answer_text: str | None = None
+    start_position: int | None = None
+    is_impossible: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class SquadFeatureInfo:
+    """What post-processing needs to turn one feature's logits back into answer text.
+
+    Attributes:
+      unique_id: the feature's id (``unique_ids`` in the TFRecord), counting from 1000000000.
+      example_index: index of its example in the full example list (dropped examples included).
+      doc_span_index: which span of the example's paragraph this is (0, 1, ...).
+      doc_offset: sequence position of the first paragraph piece (``len(question ids) + 2``).
+      doc_start: index of the span's first piece among the paragraph's pieces.
+      tok_start_to_orig_index, tok_end_to_orig_index: for each paragraph piece of the span, the
+        character offsets in ``paragraph_text`` of its first and last character; the answer
+        between pieces s and e is ``paragraph_text[start[s]:end[e] + 1].strip()``.
+      token_is_max_context: {sequence position: whether this span gives that paragraph piece its
+        maximal context} for the span's paragraph pieces.
+    """
+    unique_id: int
+    example_index: int
+    doc_span_index: int
+    doc_offset: int
+    doc_start: int
+    tok_start_to_orig_index: list[int]
+    tok_end_to_orig_index: list[int]
+    token_is_max_context: dict[int, bool]
+
+
+@dataclasses.dataclass(frozen=True)
+class SquadFeature:
+    """One doc span of one example, encoded for the model.
+
+    Attributes:
+      info: the post-processing side information.
+      input_ids, input_mask, segment_ids, p_mask: int lists of length ``max_seq_length``; ``p_mask``
+        is 1 where no answer may start or end (question, both ``[SEP]``, padding), 0 for ``[CLS]``
+        and the paragraph pieces.
+      start_position, end_position: training only: the answer's sequence positions (0/0 when the
+        span holds no answer), else None.
+      is_impossible: training only: the span holds no answer.
+    """
+    info: SquadFeatureInfo
+    input_ids: list[int]
+    input_mask: list[int]
+    segment_ids: list[int]
+    p_mask: list[int]
+    start_position: int | None = None
+    end_position: int | None = None
+    is_impossible: bool = False
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading SQuAD files
+# ----------------------------------------------------------------------------------------------
+
+def load_squad_json(input_file: str) -> list[Mapping[str, Any]]:
+    """Reads a SQuAD file and returns its article list (the ``"data"`` entry).
+
+    Raises:
+      FileNotFoundError: the file does not exist.
+      SquadDataError: not UTF-8 JSON, or no ``"data"`` list at the top level.
+    """
+    if not tf.io.gfile.exists(input_file):
+        raise FileNotFoundError(f"SQuAD file not found: {input_file!r}. Pass the train/dev JSON "
+                                "file (e.g. dev-v1.1.json) with --input_file.")
+    with tf.io.gfile.GFile(input_file, "rb") as f:
+        raw = f.read()
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise SquadDataError(f"{input_file}: not UTF-8 text ({e.reason}); re-save it as UTF-8 "
+                             "JSON.") from None
+    except json.JSONDecodeError as e:
+        raise SquadDataError(f"{input_file}: not valid JSON ({e.msg} at line {e.lineno}, column "
+                             f"{e.colno}). Pass an unmodified SQuAD file.") from None
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
+        raise SquadDataError(f"{input_file}: expected a JSON object with a \"data\" list of "
+                             "articles, as in the SQuAD release.")
+    return document["data"]
+
+
+def _field(container: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    """``container[key]``, checked to be of type ``kind``; errors say ``where`` it is missing."""
+    value = container.get(key) if isinstance(container, dict) else None
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        found = "missing" if value is None else f"a {type(value).__name__}"
+        raise SquadDataError(f"{where}: \"{key}\" must be a {names} but is {found}. Check that the "
+                             "file follows the SQuAD format.")
+    return value
+
+
+def read_squad_examples(input_file: str, is_training: bool) -> list[SquadExample]:
+    """Reads every question of a SQuAD v1.1 / v2.0 file, in file order.
+
+    Args:
+      input_file: the SQuAD JSON file.
+      is_training: also read the answer: exactly one per question unless ``"is_impossible"`` is
+        true (then the answer is "" at -1). At prediction time answers are not read.
+
+    Returns:
+      One `SquadExample` per question.
+
+    Raises:
+      FileNotFoundError: the file does not exist.
+      SquadDataError: malformed JSON, a missing key, or (training) a question without exactly one
+        answer or with an answer outside its context, naming the file and the question id.
+    """
+    examples = []
+    for a, article in enumerate(load_squad_json(input_file)):
+        for p, paragraph in enumerate(_field(article, "paragraphs", list,
+                                             f"{input_file}: article {a}")):
+            where = f"{input_file}: article {a}, paragraph {p}"
+            context = _field(paragraph, "context", str, where)
+            for q, qa in enumerate(_field(paragraph, "qas", list, where)):
+                qas_id = _field(qa, "id", str, f"{where}, question {q}")
+                where_qa = f"{input_file}: question {qas_id!r}"
+                question = _field(qa, "question", str, where_qa)
+                if not is_training:
+                    examples.append(SquadExample(qas_id, question, context))
+                    continue
+                is_impossible = bool(qa.get("is_impossible", False))
+                answers = _field(qa, "answers", list, where_qa)
+                if is_impossible:
+                    examples.append(SquadExample(qas_id, question, context, "", -1, True))
+                    continue
+                if len(answers) != 1:
+                    raise SquadDataError(
+                        f"{where_qa}: for training each question needs exactly 1 answer, found "
+                        f"{len(answers)}. Train on a training file (dev files list several answers) "
+                        "or mark unanswerable questions with \"is_impossible\": true.")
+                text = _field(answers[0], "text", str, f"{where_qa}, answer")
+                start = _field(answers[0], "answer_start", int, f"{where_qa}, answer")
+                if not text or start < 0 or start + len(text) > len(context):
+                    raise SquadDataError(
+                        f"{where_qa}: the answer {text!r} at character {start} does not lie inside "
+                        f"the {len(context)}-character context. Fix \"answer_start\"/\"text\".")
+                examples.append(SquadExample(qas_id, question, context, text, start, False))
+    return examples
+
+
+# ----------------------------------------------------------------------------------------------
+# Aligning SentencePiece pieces with the raw paragraph
+# ----------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class ParagraphAlignment:
+    """A paragraph's pieces and their character positions in the raw text.
+
+    Attributes:
+      piece_ids: ids of the paragraph pieces.
+      tok_start_to_orig_index, tok_end_to_orig_index: per piece, the raw-text offsets of its first
+        and last character.
+      chartok_to_tok_index: for each character of the concatenated pieces (``▁`` as a space), the
+        piece it belongs to.
+      orig_to_chartok_index: for each raw character, the aligned character of the concatenated
+        pieces, or None.
+    """
+    piece_ids: list[int]
+    tok_start_to_orig_index: list[int]
+    tok_end_to_orig_index: list[int]
+    chartok_to_tok_index: list[int]
+    orig_to_chartok_index: list[int | None]
+
+
+@functools.lru_cache(maxsize=65536)
+def _normalized_char(char: str, lower: bool) -> str:
+    return tokenization.preprocess_text(char, remove_space=False, lower=lower)
+
+
+def _banded_lcs(orig: Sequence[str], tok: str, max_dist: int) -> tuple[int, list[bytearray]]:
+    """Longest common subsequence of ``orig`` and ``tok``, restricted to a diagonal band.
+
+    Row i (a character of ``orig``) covers the columns ``j`` in ``[i - max_dist, i + max_dist)``;
+    cells outside the band count as 0. ``orig[i]`` matches ``tok[j]`` when they are equal (``orig``
+    holds already normalised characters). The tie-breaking of the original is kept, because the
+    backtracking path decides the alignment: a cell takes "up" by default (except in row 0, where it
+    takes nothing), "left" when strictly better, and "diagonal" on a match when strictly better
+    than both.
+
+    Returns:
+      (LCS length ending at the last cell, per-row moves indexed by ``j - i + max_dist``).
+    """
+    n, m = len(orig), len(tok)
+    width = 2 * max_dist
+    prev = [0] * (width + 1)  # The extra cell reads as 0 for "up" past the band's right edge.
+    moves: list[bytearray] = []
+    for i in range(n):
+        cur = [0] * (width + 1)
+        row_moves = bytearray([_UNSET]) * width
+        char = orig[i]
+        default_move = _UNSET if i == 0 else _UP
+        offset = max_dist - i
+        left = 0
+        for j in range(max(0, i - max_dist), min(m, i + max_dist)):
+            k = j + offset
+            best = prev[k + 1]
+            move = default_move
+            if left > best:
+                best = left
+                move = _LEFT
+            # prev[k] is the diagonal neighbour; for j == 0 it is a never-written 0, as in the
+            # original (whose diagonal term is 0 in the first column).
+            if tok[j] == char and prev[k] + 1 > best:
+                best = prev[k] + 1
+                move = _DIAG
+            cur[k] = best
+            row_moves[k] = move
+            left = best
+        moves.append(row_moves)
+        prev = cur
+    return prev[(m - 1) - (n - 1) + max_dist], moves
+
+
+def _backtrack(moves: list[bytearray], n: int, m: int,
+               max_dist: int) -> tuple[list[int | None], list[int | None]]:
+    """Follows the moves from the last cell; returns (orig -> tok char, tok char -> orig) maps."""
+    orig_to_tok: list[int | None] = [None] * n
+    tok_to_orig: list[int | None] = [None] * m
+    i, j = n - 1, m - 1
+    while i >= 0 and j >= 0:
+        k = j - i + max_dist
+        move = moves[i][k] if 0 <= k < 2 * max_dist else _UNSET
+        if move == _DIAG:
+            orig_to_tok[i] = j
+            tok_to_orig[j] = i
+            i, j = i - 1, j - 1
+        elif move == _LEFT:
+            j -= 1
+        elif move == _UP:
+            i -= 1
+        else:
+            break
+    return orig_to_tok, tok_to_orig
+
+
+def _convert_index(index: Sequence[int | None], pos: int, limit: int | None, is_start: bool) -> int:
+    """``index[pos]``, or an estimate from the nearest aligned neighbours when it is None.
+
+    With the nearest aligned values ``front`` (before ``pos``) and ``rear`` (after it):
+    - a start takes ``front + 1`` when that leaves room before ``rear``, else ``rear``;
+    - an end takes ``rear - 1`` when that leaves room after ``front``, else ``front``;
+    - with nothing aligned before: a start takes 0 and an end ``rear - 1`` (when ``rear >= 1``);
+    - with nothing aligned after: a start takes ``front + 1`` and an end ``limit - 1`` (when
+      ``limit`` is given and ``front < limit - 1``).
+    """
+    if index[pos] is not None:
+        return index[pos]
+    rear = next((index[p] for p in range(pos + 1, len(index)) if index[p] is not None), None)
+    front = next((index[p] for p in range(pos - 1, -1, -1) if index[p] is not None), None)
+    if front is None:
+        if rear >= 1:
+            return 0 if is_start else rear - 1
+        return rear
+    if rear is None:
+        if limit is not None and front < limit - 1:
+            return front + 1 if is_start else limit - 1
+        return front
+    if rear > front + 1:
+        return front + 1 if is_start else rear - 1
+    return rear if is_start else front
+
+
+def align_paragraph(sp_model: Any, paragraph_text: str,
+                    do_lower_case: bool) -> ParagraphAlignment | None:
+    """Encodes a paragraph and maps each piece to its characters in the raw text.
+
+    The pieces (``▁`` read as a space) are concatenated and aligned with the raw text by a banded
+    LCS in which a raw character matches a piece character when ``preprocess_text(char,
+    remove_space=False, lower=do_lower_case)`` equals it. The band is ``|n - m| + 5`` (n raw, m piece
+    characters); when the LCS is at most ``0.8 n`` it is run once more with the band doubled.
+    Unaligned positions are filled from their aligned neighbours (`_convert_index`).
+
+    Returns:
+      The alignment, or None when nothing aligns or the LCS is below ``0.8 n`` (the original's
+      "MISMATCH DETECTED!": the caller drops the example).
+    """
+    pieces = tokenization.encode_pieces(
+        sp_model, tokenization.preprocess_text(paragraph_text, lower=do_lower_case),
+        return_unicode=False)
+    piece_texts = [piece.replace(tokenization.SPIECE_UNDERLINE, " ") for piece in pieces]
+    chartok_to_tok_index: list[int] = []
+    tok_start_to_chartok_index: list[int] = []
+    tok_end_to_chartok_index: list[int] = []
+    for t, text in enumerate(piece_texts):
+        tok_start_to_chartok_index.append(len(chartok_to_tok_index))
+        chartok_to_tok_index.extend([t] * len(text))
+        tok_end_to_chartok_index.append(len(chartok_to_tok_index) - 1)
+    tok_cat_text = "".join(piece_texts)
+    n, m = len(paragraph_text), len(tok_cat_text)
+    if n == 0 or m == 0:
+        return None
+    orig = [_normalized_char(c, do_lower_case) for c in paragraph_text]
+    max_dist = abs(n - m) + 5
+    for attempt in range(2):
+        score, moves = _banded_lcs(orig, tok_cat_text, max_dist)
+        if score > 0.8 * n or attempt == 1:
+            break
+        max_dist *= 2
+    orig_to_chartok, chartok_to_orig = _backtrack(moves, n, m, max_dist)
+    if score < 0.8 * n or all(v is None for v in orig_to_chartok):
+        return None
+    return ParagraphAlignment(
+        piece_ids=[sp_model.PieceToId(piece) for piece in pieces],
+        tok_start_to_orig_index=[_convert_index(chartok_to_orig, c, n, is_start=True)
+                                 for c in tok_start_to_chartok_index],
+        tok_end_to_orig_index=[_convert_index(chartok_to_orig, c, n, is_start=False)
+                               for c in tok_end_to_chartok_index],
+        chartok_to_tok_index=chartok_to_tok_index,
+        orig_to_chartok_index=orig_to_chartok)
+
+
+def answer_piece_range(alignment: ParagraphAlignment, start_char: int,
+                       answer_text: str) -> tuple[int, int]:
+    """Paragraph-piece indices (first, last) covering an answer given by raw character offset."""
+    end_char = start_char + len(answer_text) - 1
+    start = _convert_index(alignment.orig_to_chartok_index, start_char, None, is_start=True)
+    end = _convert_index(alignment.orig_to_chartok_index, end_char, None, is_start=False)
+    return alignment.chartok_to_tok_index[start], alignment.chartok_to_tok_index[end]
+
+
+# ----------------------------------------------------------------------------------------------
+# Features
+# ----------------------------------------------------------------------------------------------
+
+def doc_spans(num_tokens: int, max_tokens_for_doc: int, doc_stride: int) -> tuple[tuple[int, int], ...]:
+    """Sliding windows (start, length) over ``num_tokens`` pieces.
+
+    Each window holds ``min(remaining, max_tokens_for_doc)`` pieces; the next one starts
+    ``min(length, doc_stride)`` later; the last window ends at the last piece.
+    """
+    spans = []
+    start = 0
+    while start < num_tokens:
+        length = min(num_tokens - start, max_tokens_for_doc)
+        spans.append((start, length))
+        if start + length == num_tokens:
+            break
+        start += min(length, doc_stride)
+    return tuple(spans)
+
+
+@functools.lru_cache(maxsize=4096)
+def max_context_span(spans: tuple[tuple[int, int], ...], num_tokens: int) -> tuple[int, ...]:
+    """For each piece, the index of the span giving it the most context.
+
+    A piece at ``position`` of span (start, length) scores ``min(left, right) + 0.01 * length``
+    (left/right: pieces of the span before/after it); the first span with the highest score wins.
+    """
+    best_span = [-1] * num_tokens
+    best_score = [0.0] * num_tokens
+    for s, (start, length) in enumerate(spans):
+        end = start + length - 1
+        for position in range(start, end + 1):
+            score = min(position - start, end - position) + 0.01 * length
+            if best_span[position] < 0 or score > best_score[position]:
+                best_span[position], best_score[position] = s, score
+    return tuple(best_span)
+
+
+def _check_settings(tokenizer: Any, max_seq_length: int, doc_stride: int,
+                    max_query_length: int) -> None:
+    if getattr(tokenizer, "sp_model", None) is None:
+        raise ValueError("SQuAD features need a SentencePiece tokenizer (--spm_model_file), as in the "
+                         "original; WordPiece vocabularies are not supported here.")
+    for piece in ("[CLS]", "[SEP]"):
+        if tokenizer.sp_model.IdToPiece(tokenizer.sp_model.PieceToId(piece)) != piece:
+            raise ValueError(f"The SentencePiece model has no {piece} piece; train it with "
+                             "--control_symbols=[CLS],[SEP],[MASK] like 30k-clean.model.")
+    if max_seq_length <= max_query_length + 3:
+        raise ValueError(f"max_seq_length ({max_seq_length}) must exceed max_query_length "
+                         f"({max_query_length}) + 3 so that every span holds paragraph pieces.")
+    if doc_stride < 1 or max_query_length < 1:
+        raise ValueError(f"doc_stride ({doc_stride}) and max_query_length ({max_query_length}) must "
+                         "be positive.")
+
+
+def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer: Any,
+                                 max_seq_length: int, doc_stride: int, max_query_length: int,
+                                 is_training: bool, do_lower_case: bool) -> Iterator[SquadFeature]:
+    """Yields the features of every example, in order (unique ids from 1000000000).
+
+    Args:
+      examples: from `read_squad_examples` (with answers when ``is_training``).
+      tokenizer: a SentencePiece ``FullTokenizer``.
+      max_seq_length: S; each span holds ``S - len(question ids) - 3`` paragraph pieces at most.
+      doc_stride: how far consecutive spans start apart (at most).
+      max_query_length: question ids beyond this many are cut.
+      is_training: compute the answer targets.
+      do_lower_case: lower-case question and paragraph (``preprocess_text``'s ``lower``).
+
+    Yields:
+      `SquadFeature`s. Examples whose paragraph does not align (`align_paragraph`) or whose answer
+      maps to an empty piece range are skipped with a warning.
+
+    Raises:
+      ValueError: a WordPiece tokenizer or inconsistent lengths.
+    """
+    _check_settings(tokenizer, max_seq_length, doc_stride, max_query_length)
+    sp_model = tokenizer.sp_model
+    cls_id, sep_id = sp_model.PieceToId("[CLS]"), sp_model.PieceToId("[SEP]")
+    unique_id = FIRST_UNIQUE_ID
+    # Questions about one paragraph come together, so the last alignment is usually reusable.
+    cached_text: str | None = None
+    alignment: ParagraphAlignment | None = None
+    for example_index, example in enumerate(examples):
+        if example.paragraph_text != cached_text:
+            cached_text = example.paragraph_text
+            alignment = align_paragraph(sp_model, cached_text, do_lower_case)
+        if alignment is None:
+            logging.warning("MISMATCH DETECTED: the pieces of the context of question %r do not "
+                            "align with its text; the question is skipped.", example.qas_id)
+            continue
+        query_ids = tokenization.encode_ids(
+            sp_model, tokenization.preprocess_text(example.question_text, lower=do_lower_case))
+        query_ids = query_ids[:max_query_length]
+        answer_range = None
+        if is_training and not example.is_impossible:
+            answer_range = answer_piece_range(alignment, example.start_position,
+                                              example.orig_answer_text)
+            if answer_range[0] > answer_range[1]:
+                logging.warning("The answer of question %r maps to no paragraph piece; the question "
+                                "is skipped.", example.qas_id)
+                continue
+        doc_offset = len(query_ids) + 2
+        num_doc = len(alignment.piece_ids)
+        spans = doc_spans(num_doc, max_seq_length - len(query_ids) - 3, doc_stride)
+        best_span = max_context_span(spans, num_doc)
+        for span_index, (start, length) in enumerate(spans):
+            input_ids = [cls_id] + query_ids + [sep_id] + alignment.piece_ids[start:start + length]
+            input_ids.append(sep_id)
+            real = len(input_ids)
+            padding = [0] * (max_seq_length - real)
+            info = SquadFeatureInfo(
+                unique_id=unique_id, example_index=example_index, doc_span_index=span_index,
+                doc_offset=doc_offset, doc_start=start,
+                tok_start_to_orig_index=alignment.tok_start_to_orig_index[start:start + length],
+                tok_end_to_orig_index=alignment.tok_end_to_orig_index[start:start + length],
+                token_is_max_context={doc_offset + i: best_span[start + i] == span_index
+                                      for i in range(length)})
+            start_position = end_position = None
+            span_is_impossible = example.is_impossible
+            if is_training:
+                if answer_range is not None and start <= answer_range[0] \
+                        and answer_range[1] < start + length:
+                    start_position = answer_range[0] - start + doc_offset
+                    end_position = answer_range[1] - start + doc_offset
+                else:
+                    # An answer outside the span (or none at all) points at [CLS], in v1 as in v2.
+                    start_position = end_position = 0
+                    span_is_impossible = True
+            yield SquadFeature(
+                info=info,
+                input_ids=input_ids + padding,
+                input_mask=[1] * real + padding,
+                segment_ids=[0] * doc_offset + [1] * (length + 1) + padding,
+                p_mask=[0] + [1] * (doc_offset - 1) + [0] * length + [1] * (max_seq_length - real + 1),
+                start_position=start_position, end_position=end_position,
+                is_impossible=span_is_impossible)
+            unique_id += 1
+
+
+# ----------------------------------------------------------------------------------------------
+# TFRecords and side information
+# ----------------------------------------------------------------------------------------------
+
+def serialize_feature(feature: SquadFeature, is_training: bool) -> bytes:
+    """The original FeatureWriter's ``tf.train.Example``, serialized."""
+    values = {
+        "unique_ids": records.int64_feature([feature.info.unique_id]),
+        "input_ids": records.int64_feature(feature.input_ids),
+        "input_mask": records.int64_feature(feature.input_mask),
+        "segment_ids": records.int64_feature(feature.segment_ids),
+        "p_mask": records.int64_feature(feature.p_mask),
+    }
+    if is_training:
+        values["start_positions"] = records.int64_feature([feature.start_position])
+        values["end_positions"] = records.int64_feature([feature.end_position])
+        values["is_impossible"] = records.int64_feature([int(feature.is_impossible)])
+    return records.to_example(values).SerializeToString()
+
+
+def eval_features_path(output_file: str) -> str:
+    """Where the side information of an eval feature file goes: ``F.tf_record`` ->
+    ``F.features.json`` (the last extension is replaced)."""
+    return os.path.splitext(output_file)[0] + ".features.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSideInfo:
+    """The contents of an eval side file.
+
+    Attributes:
+      examples: every example of the input file (without answers), indexed by ``example_index``.
+      features: one `SquadFeatureInfo` per TFRecord, in file order.
+      settings: how the features were made (``max_seq_length``, ``doc_stride``,
+        ``max_query_length``, ``do_lower_case``, ``squad_version``, ``input_file``).
+    """
+    examples: list[SquadExample]
+    features: list[SquadFeatureInfo]
+    settings: dict[str, Any]
+
+
+def _side_info_json(examples: Sequence[SquadExample], infos: Iterable[SquadFeatureInfo],
+                    settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The side file's contents. Paragraphs are stored once, with the piece-to-character maps of all
+    their pieces; a feature stores only where its span lies (the loader slices the maps and
+    recomputes the max-context flags from the example's spans)."""
+    paragraph_index: dict[str, int] = {}
+    paragraphs: list[dict[str, Any]] = []
+    example_rows = []
+    for example in examples:
+        index = paragraph_index.setdefault(example.paragraph_text, len(paragraphs))
+        if index == len(paragraphs):
+            paragraphs.append({"text": example.paragraph_text, "tok_start_to_orig_index": [],
+                               "tok_end_to_orig_index": []})
+        example_rows.append({"qas_id": example.qas_id, "question_text": example.question_text,
+                             "paragraph_index": index})
+    feature_rows = []
+    for info in infos:
+        paragraph = paragraphs[example_rows[info.example_index]["paragraph_index"]]
+        # Spans start at 0 and overlap or touch, so appending each span's new tail rebuilds the
+        # maps of the whole paragraph.
+        known = len(paragraph["tok_start_to_orig_index"]) - info.doc_start
+        paragraph["tok_start_to_orig_index"].extend(info.tok_start_to_orig_index[known:])
+        paragraph["tok_end_to_orig_index"].extend(info.tok_end_to_orig_index[known:])
+        feature_rows.append({"unique_id": info.unique_id, "example_index": info.example_index,
+                             "doc_span_index": info.doc_span_index, "doc_offset": info.doc_offset,
+                             "doc_start": info.doc_start,
+                             "doc_length": len(info.tok_start_to_orig_index)})
+    return {"format": _SIDE_FORMAT, "format_version": _SIDE_FORMAT_VERSION,
+            "settings": dict(settings), "paragraphs": paragraphs, "examples": example_rows,
+            "features": feature_rows}
+
+
+def load_eval_features(path: str) -> EvalSideInfo:
+    """Reads a side file written by `write_squad_features` (``eval_features_path(F)``).
+
+    Raises:
+      FileNotFoundError: no such file (write the eval features first).
+      SquadDataError: the file is not such a side file.
+    """
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"SQuAD eval side file not found: {path!r}. It is written next to the "
+                                "eval TFRecord by create_finetuning_data.py --task=squad "
+                                "--is_training=false.")
+    with tf.io.gfile.GFile(path, "r") as f:
+        try:
+            data = json.loads(f.read())
+        except json.JSONDecodeError as e:
+            raise SquadDataError(f"{path}: not valid JSON ({e.msg}); rewrite the eval features.") from None
+    if not isinstance(data, dict) or data.get("format") != _SIDE_FORMAT \
+            or data.get("format_version") != _SIDE_FORMAT_VERSION:
+        raise SquadDataError(f"{path}: not a {_SIDE_FORMAT} file (version {_SIDE_FORMAT_VERSION}); "
+                             "rewrite the eval features with this version of albert_tf.")
+    paragraphs = data["paragraphs"]
+    examples = [SquadExample(row["qas_id"], row["question_text"],
+                             paragraphs[row["paragraph_index"]]["text"])
+                for row in data["examples"]]
+    spans_of_example: dict[int, list[tuple[int, int]]] = {}
+    for row in data["features"]:
+        spans_of_example.setdefault(row["example_index"], []).append(
+            (row["doc_start"], row["doc_length"]))
+    features = []
+    for row in data["features"]:
+        paragraph = paragraphs[data["examples"][row["example_index"]]["paragraph_index"]]
+        start, end, offset = row["doc_start"], row["doc_start"] + row["doc_length"], row["doc_offset"]
+        best_span = max_context_span(tuple(spans_of_example[row["example_index"]]),
+                                     len(paragraph["tok_start_to_orig_index"]))
+        features.append(SquadFeatureInfo(
+            unique_id=row["unique_id"], example_index=row["example_index"],
+            doc_span_index=row["doc_span_index"], doc_offset=offset, doc_start=start,
+            tok_start_to_orig_index=paragraph["tok_start_to_orig_index"][start:end],
+            tok_end_to_orig_index=paragraph["tok_end_to_orig_index"][start:end],
+            token_is_max_context={offset + i - start: best_span[i] == row["doc_span_index"]
+                                  for i in range(start, end)}))
+    return EvalSideInfo(examples, features, data["settings"])
+
+
+@dataclasses.dataclass(frozen=True)
+class WriteSummary:
+    """What `write_squad_features` wrote: counts and the side file (None when training)."""
+    num_examples: int
+    num_features: int
+    num_skipped_examples: int
+    num_impossible_features: int
+    side_info_file: str | None
+
+
+def write_squad_features(examples: Sequence[SquadExample], tokenizer: Any, output_file: str,
+                         max_seq_length: int, doc_stride: int, max_query_length: int,
+                         is_training: bool, do_lower_case: bool,
+                         settings: Mapping[str, Any] | None = None) -> WriteSummary:
+    """Encodes ``examples`` (`convert_examples_to_features`) into one TFRecord file, in order.
+
+    Eval mode (``is_training`` False) also writes `eval_features_path` ``(output_file)``: the
+    examples' ids, questions and paragraphs and each feature's `SquadFeatureInfo`, plus
+    ``settings`` (extra entries such as the input file and SQuAD version) and the lengths used.
+    The output directory is created.
+    """
+    infos: list[SquadFeatureInfo] = []
+    impossible = 0
+    used_examples = set()
+    logging.info("Writing the features of %d questions to %s", len(examples), output_file)
+    with records.RoundRobinWriter([output_file]) as writer:
+        for feature in convert_examples_to_features(examples, tokenizer, max_seq_length, doc_stride,
+                                                    max_query_length, is_training, do_lower_case):
+            if writer.count < 3:
+                _log_feature(feature, examples[feature.info.example_index], tokenizer, is_training)
+            writer.write(serialize_feature(feature, is_training))
+            used_examples.add(feature.info.example_index)
+            impossible += int(feature.is_impossible)
+            if not is_training:
+                infos.append(feature.info)
+        num_features = writer.count
+    side_file = None
+    if not is_training:
+        side_file = eval_features_path(output_file)
+        all_settings = {"max_seq_length": max_seq_length, "doc_stride": doc_stride,
+                        "max_query_length": max_query_length, "do_lower_case": do_lower_case,
+                        **(settings or {})}
+        # One write: GFile is slow with json.dump's many small writes.
+        text = json.dumps(_side_info_json(examples, infos, all_settings), ensure_ascii=False)
+        with tf.io.gfile.GFile(side_file, "w") as f:
+            f.write(text)
+    return WriteSummary(num_examples=len(examples), num_features=num_features,
+                        num_skipped_examples=len(examples) - len(used_examples),
+                        num_impossible_features=impossible, side_info_file=side_file)
+
+
+def _log_feature(feature: SquadFeature, example: SquadExample, tokenizer: Any,
+                 is_training: bool) -> None:
+    info = feature.info
+    input_ids = feature.input_ids[:sum(feature.input_mask)]
+    logging.info("unique_id: %d  qas_id: %s  doc_span_index: %d\n  pieces: %s\n  input_ids: %s",
+                 info.unique_id, example.qas_id, info.doc_span_index,
+                 " ".join(tokenizer.convert_ids_to_tokens(input_ids)), input_ids)
+    if is_training and not feature.is_impossible:
+        pieces = tokenizer.convert_ids_to_tokens(
+            feature.input_ids[feature.start_position:feature.end_position + 1])
+        logging.info("  answer: %s (positions %d-%d)", tokenizer.sp_model.DecodePieces(pieces),
+                     feature.start_position, feature.end_position)
+
+
+def squad_feature_spec(seq_length: int, is_training: bool) -> dict[str, tf.io.FixedLenFeature]:
+    """Parsing spec of the on-disk features."""
+    spec = {
+        "unique_ids": tf.io.FixedLenFeature([], tf.int64),
+        "input_ids": records.fixed_len_int(seq_length),
+        "input_mask": records.fixed_len_int(seq_length),
+        "segment_ids": records.fixed_len_int(seq_length),
+        "p_mask": records.fixed_len_int(seq_length),
+    }
+    if is_training:
+        for name in ("start_positions", "end_positions", "is_impossible"):
+            spec[name] = tf.io.FixedLenFeature([], tf.int64)
+    return spec
+
+
+def squad_dataset(path: str | Sequence[str], seq_length: int, batch_size: int, is_training: bool,
+                  input_context: tf.distribute.InputContext | None = None,
+                  drop_remainder: bool | None = None, shuffle_buffer_size: int = 100,
+                  seed: int | None = None) -> tf.data.Dataset:
+    """Reads SQuAD TFRecords as batches of model inputs.
+
+    Args:
+      path: a TFRecord file (or list / comma-separated globs) from `write_squad_features`.
+      seq_length: S, the ``max_seq_length`` the file was written with.
+      batch_size: the global batch size; with ``input_context`` each pipeline gets its share.
+      is_training: parse the targets, shard by ``input_context``, repeat forever and shuffle
+        (buffer 100, as the original). Otherwise every feature is read once, in file order.
+      input_context: from ``strategy.distribute_datasets_from_function``.
+      drop_remainder: defaults to ``is_training``; prediction keeps the last partial batch.
+      shuffle_buffer_size: shuffle buffer when training.
+      seed: shuffle seed (None: nondeterministic).
+
+    Returns:
+      A dataset of dicts: ``unique_ids`` [B]; ``input_word_ids``, ``input_mask``, ``input_type_ids``,
+      ``p_mask`` [B, S]; when training ``start_positions``, ``end_positions``, ``is_impossible``
+      [B]. All int32.
+    """
+    files = records.expand_file_patterns(path, what="input_file")
+    if drop_remainder is None:
+        drop_remainder = is_training
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    dataset = tf.data.TFRecordDataset(files)
+    if is_training:
+        if input_context is not None and input_context.num_input_pipelines > 1:
+            dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        dataset = dataset.repeat().shuffle(shuffle_buffer_size, seed=seed)
+    spec = squad_feature_spec(seq_length, is_training)
+    renamed = {"input_ids": "input_word_ids", "segment_ids": "input_type_ids"}
+
+    def to_inputs(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        parsed = records.parse_and_cast(serialized, spec)
+        return {renamed.get(name, name): value for name, value in parsed.items()}
+
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
