@@ -4,7 +4,14 @@
       --spm_model_file=30k-clean.model --do_lower_case --max_seq_length=128 --output_dir=OUT
 
 writes OUT/rte_train.tf_record, OUT/rte_eval.tf_record and OUT/rte_predict.tf_record (a split whose
-TSV file is missing is skipped with a message). Each ``--task`` dispatches to a library writer;
+TSV file is missing is skipped with a message).
+
+  python create_finetuning_data.py --task=squad --squad_version=v1.1 --input_file=dev-v1.1.json \
+      --is_training=false --spm_model_file=30k-clean.model --do_lower_case --max_seq_length=384 \
+      --doc_stride=128 --max_query_length=64 --output_file=squad_dev.tf_record
+
+writes the SQuAD features in document order and, with --is_training=false, the post-processing side
+file squad_dev.features.json next to them. Each ``--task`` dispatches to a library writer;
 the writers import TensorFlow lazily, so --help and flag errors answer at once.
 """
 from __future__ import annotations
@@ -18,7 +25,7 @@ if TYPE_CHECKING:
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("task", None, "Which feature files to write: glue.")
+flags.DEFINE_string("task", None, "Which feature files to write: glue, squad.")
 flags.DEFINE_string("task_name", None, "GLUE task, e.g. RTE, MNLI, MisMNLI, STS-B, AX, XNLI.")
 flags.DEFINE_string("data_dir", None, "GLUE root folder holding RTE/train.tsv etc.")
 flags.DEFINE_string("output_dir", None, "Folder for <task>_{train,eval,predict}.tf_record.")
@@ -31,6 +38,14 @@ flags.DEFINE_list("splits", ["train", "eval", "predict"], "Feature files to writ
                   "(train.tsv), eval (dev) and predict (test).")
 flags.DEFINE_string("xnli_language", "zh", "Language of the XNLI task.")
 flags.DEFINE_integer("num_workers", None, "Tokenization processes (default: all CPUs for large sets).")
+flags.DEFINE_enum("squad_version", None, ["v1.1", "v2.0"], "SQuAD version of --input_file (default: "
+                  "v2.0 if any question is marked is_impossible, else v1.1).")
+flags.DEFINE_string("input_file", None, "SQuAD JSON file (e.g. train-v1.1.json, dev-v2.0.json).")
+flags.DEFINE_bool("is_training", None, "SQuAD: write training features (with answer positions); "
+                  "false writes eval features plus the post-processing side file.")
+flags.DEFINE_integer("doc_stride", 128, "SQuAD: how far apart the paragraph windows start, in pieces.")
+flags.DEFINE_integer("max_query_length", 64, "SQuAD: question pieces beyond this are cut.")
+flags.DEFINE_string("output_file", None, "SQuAD: the TFRecord file to write.")
 
 
 def _make_tokenizer() -> "FullTokenizer":
@@ -62,8 +77,33 @@ def _write_glue() -> None:
                              f"{FLAGS.data_dir}.")
 
 
-WRITERS: dict[str, Callable[[], None]] = {"glue": _write_glue}
-PLANNED = ("squad", "race")
+def _write_squad() -> None:
+    from albert_tf.data import squad
+    missing = [name for name in ("input_file", "is_training", "output_file")
+               if FLAGS[name].value is None]
+    if missing:
+        raise app.UsageError(f"--task=squad needs {', '.join('--' + m for m in missing)}.")
+    try:
+        examples = squad.read_squad_examples(FLAGS.input_file, FLAGS.is_training)
+        version = squad.resolve_version(FLAGS.input_file, FLAGS.squad_version)
+        summary = squad.write_squad_features(
+            examples, _make_tokenizer(), FLAGS.output_file, FLAGS.max_seq_length, FLAGS.doc_stride,
+            FLAGS.max_query_length, FLAGS.is_training, FLAGS.do_lower_case,
+            settings={"input_file": FLAGS.input_file, "squad_version": version})
+    except (ValueError, FileNotFoundError) as e:
+        raise app.UsageError(str(e)) from e
+    kind = (f"training features ({summary.num_impossible_features} without an answer in their "
+            "window)" if FLAGS.is_training else "eval features")
+    skipped = (f" ({summary.num_skipped_examples} skipped: paragraph or answer not alignable)"
+               if summary.num_skipped_examples else "")
+    print(f"Wrote {summary.num_features} {kind} for {summary.num_examples} SQuAD {version} questions "
+          f"to {FLAGS.output_file}{skipped}.")
+    if summary.side_info_file:
+        print(f"Wrote the post-processing side file {summary.side_info_file}.")
+
+
+WRITERS: dict[str, Callable[[], None]] = {"glue": _write_glue, "squad": _write_squad}
+PLANNED = ("race",)
 
 
 def main(argv: list[str]) -> None:

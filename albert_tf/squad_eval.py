@@ -105,18 +105,8 @@ def _articles(dataset: Dataset | Mapping[str, Any], source: str) -> Dataset:
     return dataset
 
 
-def iter_questions(dataset: Dataset | Mapping[str, Any],
-                   source: str = "the data set") -> list[Mapping[str, Any]]:
-    """Every question (``qas`` entry) of a SQuAD data set, in file order.
-
-    Args:
-      dataset: a whole SQuAD file (dict with ``"data"``) or its article list.
-      source: names the data in error messages (e.g. the file path).
-
-    Raises:
-      SquadEvalError: a missing ``paragraphs``/``qas``/``id``/``answers`` entry or an answer without
-        ``text``, naming the question.
-    """
+def _all_qas(dataset: Dataset | Mapping[str, Any], source: str) -> list[Mapping[str, Any]]:
+    """Every ``qas`` entry, checked to be an object with a string ``id``."""
     questions = []
     for a, article in enumerate(_articles(dataset, source)):
         paragraphs = article.get("paragraphs") if isinstance(article, Mapping) else None
@@ -130,20 +120,37 @@ def iter_questions(dataset: Dataset | Mapping[str, Any],
                 if not isinstance(qa, Mapping) or not isinstance(qa.get("id"), str):
                     raise SquadEvalError(f"{source}: article {a}, paragraph {p}, question {q} has "
                                          "no string \"id\".")
-                answers = qa.get("answers")
-                if not isinstance(answers, list) or not all(
-                        isinstance(x, Mapping) and isinstance(x.get("text"), str) for x in answers):
-                    raise SquadEvalError(f"{source}: question {qa['id']!r} needs an \"answers\" list "
-                                         "of {\"text\": ...} objects (empty when unanswerable).")
                 questions.append(qa)
     if not questions:
-        raise SquadEvalError(f"{source}: no questions to evaluate.")
+        raise SquadEvalError(f"{source}: no questions in the data set.")
+    return questions
+
+
+def iter_questions(dataset: Dataset | Mapping[str, Any],
+                   source: str = "the data set") -> list[Mapping[str, Any]]:
+    """Every question (``qas`` entry) of a SQuAD data set, in file order, with its gold answers.
+
+    Args:
+      dataset: a whole SQuAD file (dict with ``"data"``) or its article list.
+      source: names the data in error messages (e.g. the file path).
+
+    Raises:
+      SquadEvalError: no question, or a missing ``paragraphs``/``qas``/``id``/``answers`` entry or an
+        answer without ``text``, naming the question.
+    """
+    questions = _all_qas(dataset, source)
+    for qa in questions:
+        answers = qa.get("answers")
+        if not isinstance(answers, list) or not all(
+                isinstance(x, Mapping) and isinstance(x.get("text"), str) for x in answers):
+            raise SquadEvalError(f"{source}: question {qa['id']!r} needs an \"answers\" list of "
+                                 "{\"text\": ...} objects (empty when unanswerable).")
     return questions
 
 
 def detect_version(dataset: Dataset | Mapping[str, Any], source: str = "the data set") -> str:
-    """"v2.0" when any question has ``"is_impossible": true``, else "v1.1"."""
-    return V2 if any(qa.get("is_impossible") is True for qa in iter_questions(dataset, source)) else V1
+    """"v2.0" when any question has ``"is_impossible": true``, else "v1.1" (answers not needed)."""
+    return V2 if any(qa.get("is_impossible") is True for qa in _all_qas(dataset, source)) else V1
 
 
 def _check_predictions(predictions: Any, source: str) -> Mapping[str, str]:
@@ -423,7 +430,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SquadEvalError(f"{args.na_prob_file}: must be a JSON object {{question id: "
                                  f"no-answer score}}, got {type(na_probs).__name__}.")
         _check_predictions(predictions, args.pred_file)
-        result = evaluate(dataset, predictions, na_probs, args.squad_version, args.na_prob_thresh)
+        iter_questions(dataset, args.data_file)  # Structural errors name the data file.
+        version = args.squad_version or detect_version(dataset, args.data_file)
+        result = evaluate(dataset, predictions, na_probs, version, args.na_prob_thresh)
     except SquadEvalError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -143,15 +143,38 @@ def load_squad_json(input_file: str) -> list[Mapping[str, Any]]:
     return document["data"]
 
 
-def _field(container: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+_JSON_NAMES = {list: "an array", str: "a string", int: "an integer", dict: "an object"}
+
+
+def _field(container: Any, key: str, kind: type, where: str) -> Any:
     """``container[key]``, checked to be of type ``kind``; errors say ``where`` it is missing."""
     value = container.get(key) if isinstance(container, dict) else None
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        found = "missing" if value is None else f"a {type(value).__name__}"
-        raise SquadDataError(f"{where}: \"{key}\" must be a {names} but is {found}. Check that the "
-                             "file follows the SQuAD format.")
+    if not isinstance(value, kind) or isinstance(value, bool):
+        found = "missing" if value is None else f"{type(value).__name__} {value!r}"[:60]
+        raise SquadDataError(f"{where}: \"{key}\" must be {_JSON_NAMES[kind]}, found {found}. "
+                             "Check that the file follows the SQuAD format.")
     return value
+
+
+def resolve_version(input_file: str, requested: str | None = None) -> str:
+    """The SQuAD version of a file: ``requested``, checked, or else detected ("v2.0" when any
+    question has ``"is_impossible": true``, else "v1.1").
+
+    Raises:
+      SquadDataError: ``requested`` is unknown, or "v1.1" for a file with unanswerable questions.
+    """
+    from albert_tf import squad_eval
+    if requested not in (None, *squad_eval.VERSIONS):
+        raise SquadDataError(f"Unknown SQuAD version {requested!r}; use "
+                             f"{' or '.join(squad_eval.VERSIONS)}.")
+    try:
+        detected = squad_eval.detect_version(load_squad_json(input_file), input_file)
+    except squad_eval.SquadEvalError as e:
+        raise SquadDataError(str(e)) from None
+    if requested == squad_eval.V1 and detected == squad_eval.V2:
+        raise SquadDataError(f"{input_file} has unanswerable questions (\"is_impossible\": true), so "
+                             f"it is SQuAD {squad_eval.V2}; pass --squad_version={squad_eval.V2}.")
+    return requested or detected
 
 
 def read_squad_examples(input_file: str, is_training: bool) -> list[SquadExample]:
