@@ -25,6 +25,7 @@ U = tokenization.SPIECE_UNDERLINE
 ZOE = "Zoë  met   José in 1,000, days."
 # Context made of distinct numbered words, long enough for several doc spans.
 LONG = " ".join(f"Item {i} is ready." for i in range(40))
+LONG_QUESTION = "Which numbered item is ready now?"  # 12 pieces: longer than max_query_length
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +235,7 @@ def expected_layout(query_len, span_len, seq_len):
 def test_features_layout_targets_and_spans(tokenizer):
     sp_model = tokenizer.sp_model
     answer_start = LONG.index("Item 21 is")
-    examples = [squad.SquadExample("long", "Which numbered item is ready now?", LONG, "Item 21", answer_start),
+    examples = [squad.SquadExample("long", LONG_QUESTION, LONG, "Item 21", answer_start),
                 squad.SquadExample("none", "Is it late?", LONG, "", -1, True),
                 squad.SquadExample("zoe", "Who met José?", ZOE, "1,000", 19)]
     seq_len, stride, max_query = 48, 16, 8
@@ -244,8 +245,7 @@ def test_features_layout_targets_and_spans(tokenizer):
 
     alignment = squad.align_paragraph(sp_model, LONG, True)
     num_pieces = len(alignment.piece_ids)
-    query = tokenization.encode_ids(sp_model, tokenization.preprocess_text("Which numbered item is ready now?",
-                                                                           lower=True))
+    query = tokenization.encode_ids(sp_model, tokenization.preprocess_text(LONG_QUESTION, lower=True))
     assert len(query) > max_query  # so the query is cut
     window = seq_len - max_query - 3
     long_features = [f for f in features if f.info.example_index == 0]
@@ -317,7 +317,7 @@ def read_raw(path):
 
 
 def two_paragraph_examples():
-    return [squad.SquadExample("a1", "Which numbered item is ready now?", LONG, "Item 21", LONG.index("Item 21")),
+    return [squad.SquadExample("a1", LONG_QUESTION, LONG, "Item 21", LONG.index("Item 21")),
             squad.SquadExample("a2", "Is it late?", LONG, "", -1, True),
             squad.SquadExample("z1", "Who met José?", ZOE, "José", 11)]
 
@@ -373,7 +373,8 @@ def test_squad_dataset(tokenizer, tmp_path):
     examples = two_paragraph_examples()
     train_file, eval_file = str(tmp_path / "t.tf_record"), str(tmp_path / "e.tf_record")
     squad.write_squad_features(examples, tokenizer, train_file, 40, 16, 8, True, True)
-    count = squad.write_squad_features(examples, tokenizer, eval_file, 40, 16, 8, False, True).num_features
+    summary = squad.write_squad_features(examples, tokenizer, eval_file, 40, 16, 8, False, True)
+    count = summary.num_features
     batches = list(squad.squad_dataset(eval_file, 40, 4, is_training=False))
     assert sum(int(b["unique_ids"].shape[0]) for b in batches) == count  # last partial batch kept
     ids = tf.concat([b["unique_ids"] for b in batches], 0).numpy().tolist()

@@ -23,12 +23,12 @@ import dataclasses
 import functools
 import json
 import os
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import tensorflow as tf
 from absl import logging
 
-from albert_tf import tokenization
+from albert_tf import squad_eval, tokenization
 from albert_tf.data import records
 
 FIRST_UNIQUE_ID = 1000000000
@@ -70,7 +70,8 @@ class SquadFeatureInfo:
 
     Attributes:
       unique_id: the feature's id (``unique_ids`` in the TFRecord), counting from 1000000000.
-      example_index: index of its example in the full example list (dropped examples included).
+      example_index: index of its example in the full example list (dropped examples included);
+        set for training features too, where the original leaves it None (unused there).
       doc_span_index: which span of the example's paragraph this is (0, 1, ...).
       doc_offset: sequence position of the first paragraph piece (``len(question ids) + 2``).
       doc_start: index of the span's first piece among the paragraph's pieces.
@@ -163,7 +164,6 @@ def resolve_version(input_file: str, requested: str | None = None) -> str:
     Raises:
       SquadDataError: ``requested`` is unknown, or "v1.1" for a file with unanswerable questions.
     """
-    from albert_tf import squad_eval
     if requested not in (None, *squad_eval.VERSIONS):
         raise SquadDataError(f"Unknown SQuAD version {requested!r}; use "
                              f"{' or '.join(squad_eval.VERSIONS)}.")
@@ -252,6 +252,7 @@ class ParagraphAlignment:
 
 @functools.lru_cache(maxsize=65536)
 def _normalized_char(char: str, lower: bool) -> str:
+    """``preprocess_text`` of one raw character (cached: the DP looks up every character)."""
     return tokenization.preprocess_text(char, remove_space=False, lower=lower)
 
 
@@ -635,7 +636,8 @@ def load_eval_features(path: str) -> EvalSideInfo:
         try:
             data = json.loads(f.read())
         except json.JSONDecodeError as e:
-            raise SquadDataError(f"{path}: not valid JSON ({e.msg}); rewrite the eval features.") from None
+            raise SquadDataError(f"{path}: not valid JSON ({e.msg}); rewrite the eval "
+                                 "features.") from None
     if not isinstance(data, dict) or data.get("format") != _SIDE_FORMAT \
             or data.get("format_version") != _SIDE_FORMAT_VERSION:
         raise SquadDataError(f"{path}: not a {_SIDE_FORMAT} file (version {_SIDE_FORMAT_VERSION}); "
