@@ -216,6 +216,9 @@ def test_doc_spans_and_max_context_by_hand():
     # Piece 4: span 0 min(4, 1) beats span 1 min(0, 5); piece 5: span 1 min(1, 4) wins; piece 8:
     # span 1 min(4, 1) + .06 beats the short span min(0, 2) + .03; piece 9: span 2 min(1, 1) wins.
     assert squad.max_context_span(spans, 11) == (0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2)
+    # Pieces 0 and 1 have the same min(left, right) in spans (0, 3) and (0, 5): the 0.01 * length
+    # term makes the longer, later span win.
+    assert squad.max_context_span(((0, 3), (0, 5)), 5) == (1, 1, 1, 1, 1)
 
 
 # ----------------------------------------------------------------------------------------------
