@@ -5,20 +5,33 @@
     pretrainer = albert_tf.AlbertPretrainer(config)
     albert_tf.load_original_checkpoint(pretrainer, "albert_base")   # prefix or release directory
 """
-from albert_tf.configs import PRESETS, AlbertConfig
-from albert_tf.modeling import AlbertClassifier, AlbertModel, AlbertPretrainer
-from albert_tf.checkpoints import LoadReport, load_original_checkpoint, save_original_checkpoint
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["AlbertConfig", "PRESETS", "AlbertModel", "AlbertPretrainer", "AlbertClassifier",
-           "load_original_checkpoint", "save_original_checkpoint", "LoadReport", "tokenization"]
+# Public names and the module defining each. They are imported on first use, so that light tools
+# (e.g. `python -m albert_tf.squad_eval`) do not pay for importing TensorFlow.
+_EXPORTS = {
+    "AlbertConfig": "albert_tf.configs", "PRESETS": "albert_tf.configs",
+    "AlbertModel": "albert_tf.modeling", "AlbertPretrainer": "albert_tf.modeling",
+    "AlbertClassifier": "albert_tf.modeling",
+    "load_original_checkpoint": "albert_tf.checkpoints", "save_original_checkpoint": "albert_tf.checkpoints",
+    "LoadReport": "albert_tf.checkpoints",
+}
+_SUBMODULES = ("tokenization", "preprocessing", "checkpoints", "configs", "modeling", "layers")
+
+__all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 
 
 def __getattr__(name: str):
-    # `albert_tf.tokenization` is imported on first use so that `import albert_tf` stays light.
-    if name == "tokenization":
-        import importlib
-
-        return importlib.import_module("albert_tf.tokenization")
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"albert_tf.{name}")
     raise AttributeError(f"module 'albert_tf' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -514,7 +514,7 @@ def test_cli_writes_glue_files_and_skips_missing_split(tmp_path):
     assert len(first.features.feature["input_ids"].int64_list.value) == 16
 
 
-def test_cli_rejects_unsupported_task():
-    result = run_cli("--task=squad")
+def test_cli_rejects_unknown_task():
+    result = run_cli("--task=ner")
     assert result.returncode != 0
-    assert "not supported yet" in result.stderr
+    assert "--task must be one of glue, squad" in result.stderr
