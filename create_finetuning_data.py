@@ -11,7 +11,14 @@ TSV file is missing is skipped with a message).
       --doc_stride=128 --max_query_length=64 --output_file=squad_dev.tf_record
 
 writes the SQuAD features in document order and, with --is_training=false, the post-processing side
-file squad_dev.features.json next to them. Each ``--task`` dispatches to a library writer;
+file squad_dev.features.json next to them.
+
+  python create_finetuning_data.py --task=race --data_dir=RACE_ROOT --split=dev --level=all \
+      --spm_model_file=30k-clean.model --do_lower_case --max_seq_length=512 --max_qa_length=128 \
+      --output_file=race_dev.tf_record
+
+writes one record per RACE question (4 choices of max_seq_length each), articles in numeric file
+order, middle before high. Each ``--task`` dispatches to a library writer;
 the writers import TensorFlow lazily, so --help and flag errors answer at once.
 """
 from __future__ import annotations
@@ -25,9 +32,10 @@ if TYPE_CHECKING:
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("task", None, "Which feature files to write: glue, squad.")
+flags.DEFINE_string("task", None, "Which feature files to write: glue, squad, race.")
 flags.DEFINE_string("task_name", None, "GLUE task, e.g. RTE, MNLI, MisMNLI, STS-B, AX, XNLI.")
-flags.DEFINE_string("data_dir", None, "GLUE root folder holding RTE/train.tsv etc.")
+flags.DEFINE_string("data_dir", None, "GLUE root folder holding RTE/train.tsv etc.; RACE "
+                    "root holding {train,dev,test}/{middle,high}/.")
 flags.DEFINE_string("output_dir", None, "Folder for <task>_{train,eval,predict}.tf_record.")
 flags.DEFINE_string("spm_model_file", None, "SentencePiece model (30k-clean.model).")
 flags.DEFINE_string("vocab_file", None, "WordPiece vocabulary, used when no --spm_model_file is given.")
@@ -45,7 +53,11 @@ flags.DEFINE_bool("is_training", None, "SQuAD: write training features (with ans
                   "false writes eval features plus the post-processing side file.")
 flags.DEFINE_integer("doc_stride", 128, "SQuAD: how far apart the paragraph windows start, in pieces.")
 flags.DEFINE_integer("max_query_length", 64, "SQuAD: question pieces beyond this are cut.")
-flags.DEFINE_string("output_file", None, "SQuAD: the TFRecord file to write.")
+flags.DEFINE_string("output_file", None, "SQuAD, RACE: the TFRecord file to write.")
+flags.DEFINE_enum("split", None, ["train", "dev", "test"], "RACE: the split to write.")
+flags.DEFINE_enum("level", "all", ["middle", "high", "all"], "RACE: the levels to read (all: middle, "
+                  "then high).")
+flags.DEFINE_integer("max_qa_length", 128, "RACE: question+option pieces kept, counted from the end.")
 
 
 def _make_tokenizer() -> "FullTokenizer":
@@ -102,8 +114,23 @@ def _write_squad() -> None:
         print(f"Wrote the post-processing side file {summary.side_info_file}.")
 
 
-WRITERS: dict[str, Callable[[], None]] = {"glue": _write_glue, "squad": _write_squad}
-PLANNED = ("race",)
+def _write_race() -> None:
+    missing = [name for name in ("data_dir", "split", "output_file") if not FLAGS[name].value]
+    if missing:
+        raise app.UsageError(f"--task=race needs {', '.join('--' + m for m in missing)}.")
+    from albert_tf.data import race
+    try:
+        count = race.write_race_features(
+            FLAGS.data_dir, FLAGS.split, FLAGS.level, _make_tokenizer(), FLAGS.max_seq_length,
+            FLAGS.max_qa_length, FLAGS.output_file, do_lower_case=FLAGS.do_lower_case,
+            num_workers=FLAGS.num_workers)
+    except (ValueError, FileNotFoundError) as e:
+        raise app.UsageError(str(e)) from e
+    print(f"Wrote {count} RACE {FLAGS.split}/{FLAGS.level} examples to {FLAGS.output_file}.")
+
+
+WRITERS: dict[str, Callable[[], None]] = {"glue": _write_glue, "squad": _write_squad,
+                                          "race": _write_race}
 
 
 def main(argv: list[str]) -> None:
@@ -112,8 +139,6 @@ def main(argv: list[str]) -> None:
     task = (FLAGS.task or "").lower()
     if task in WRITERS:
         WRITERS[task]()
-    elif task in PLANNED:
-        raise app.UsageError(f"--task={task} is not supported yet: only {', '.join(WRITERS)}.")
     else:
         raise app.UsageError(f"--task must be one of {', '.join(WRITERS)}; got {FLAGS.task!r}.")
 

@@ -517,4 +517,4 @@ def test_cli_writes_glue_files_and_skips_missing_split(tmp_path):
 def test_cli_rejects_unknown_task():
     result = run_cli("--task=ner")
     assert result.returncode != 0
-    assert "--task must be one of glue, squad" in result.stderr
+    assert "--task must be one of glue, squad, race" in result.stderr
