@@ -54,19 +54,7 @@ FLAGS = flags.FLAGS
 def main(_):
     distribute.configure_precision(FLAGS.mixed_precision)
     strategy = runtime_flags.strategy_from_flags(FLAGS)
-    loop = runtime_flags.trainer_kwargs_from_flags(FLAGS)
-    run = ClassifierRun(
-        data_dir=FLAGS.data_dir, task_name=FLAGS.task_name, output_dir=FLAGS.output_dir,
-        albert_config_file=FLAGS.albert_config_file, spm_model_file=FLAGS.spm_model_file,
-        vocab_file=FLAGS.vocab_file, init_checkpoint=FLAGS.init_checkpoint,
-        albert_hub_module_handle=FLAGS.albert_hub_module_handle, cached_dir=FLAGS.cached_dir,
-        do_lower_case=FLAGS.do_lower_case, max_seq_length=FLAGS.max_seq_length, do_train=FLAGS.do_train,
-        do_eval=FLAGS.do_eval, do_predict=FLAGS.do_predict, train_batch_size=FLAGS.train_batch_size,
-        eval_batch_size=FLAGS.eval_batch_size, predict_batch_size=FLAGS.predict_batch_size,
-        learning_rate=FLAGS.learning_rate, train_step=FLAGS.train_step, warmup_step=FLAGS.warmup_step,
-        save_checkpoints_steps=FLAGS.save_checkpoints_steps, keep_checkpoint_max=FLAGS.keep_checkpoint_max,
-        optimizer=FLAGS.optimizer, export_dir=FLAGS.export_dir, threshold_to_export=FLAGS.threshold_to_export,
-        classifier_dropout=FLAGS.classifier_dropout, xnli_language=FLAGS.xnli_language, **loop)
+    run = runtime_flags.run_config_from_flags(ClassifierRun, FLAGS)
     run_classifier(run, strategy)
 
 

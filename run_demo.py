@@ -6,8 +6,6 @@
 Trains a SentencePiece model, writes SOP/n-gram-masked pretraining data, pretrains with LAMB while
 evaluating MLM and SOP accuracy on held-out text, and saves TF2 and official-layout checkpoints.
 """
-import dataclasses
-
 from absl import app, flags
 
 from albert_tf import distribute, runtime_flags
@@ -34,7 +32,7 @@ FLAGS = flags.FLAGS
 
 def main(_):
     distribute.configure_precision(FLAGS.mixed_precision)
-    options = DemoOptions(**{f.name: FLAGS[f.name].value for f in dataclasses.fields(DemoOptions)})
+    options = runtime_flags.run_config_from_flags(DemoOptions, FLAGS)
     run_demo(options, runtime_flags.strategy_from_flags(FLAGS))
 
 

@@ -40,17 +40,7 @@ FLAGS = flags.FLAGS
 def main(_):
     distribute.configure_precision(FLAGS.mixed_precision)
     strategy = runtime_flags.strategy_from_flags(FLAGS)
-    loop = runtime_flags.trainer_kwargs_from_flags(FLAGS)
-    run = PretrainingRun(
-        albert_config_file=FLAGS.albert_config_file, input_file=FLAGS.input_file, output_dir=FLAGS.output_dir,
-        init_checkpoint=FLAGS.init_checkpoint, eval_input_file=FLAGS.eval_input_file, do_train=FLAGS.do_train,
-        do_eval=FLAGS.do_eval, train_batch_size=FLAGS.train_batch_size, eval_batch_size=FLAGS.eval_batch_size,
-        max_seq_length=FLAGS.max_seq_length, max_predictions_per_seq=FLAGS.max_predictions_per_seq,
-        optimizer=FLAGS.optimizer, learning_rate=FLAGS.learning_rate, poly_power=FLAGS.poly_power,
-        num_train_steps=FLAGS.num_train_steps, num_warmup_steps=FLAGS.num_warmup_steps,
-        start_warmup_step=FLAGS.start_warmup_step, save_checkpoints_steps=FLAGS.save_checkpoints_steps,
-        keep_checkpoint_max=FLAGS.keep_checkpoint_max, max_eval_steps=FLAGS.max_eval_steps,
-        init_from_group0=FLAGS.init_from_group0, **loop)
+    run = runtime_flags.run_config_from_flags(PretrainingRun, FLAGS)
     run_pretraining(run, strategy)
 
 

@@ -15,7 +15,8 @@ The loop is also cut at checkpoint and log boundaries, so saves land exactly on 
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import dataclasses
+from typing import Any, Callable, TypeVar
 
 import tensorflow as tf
 from absl import flags
@@ -125,3 +126,19 @@ def trainer_kwargs_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> di
         "jit_compile": flag_values.jit_compile,
         "write_summaries": flag_values.tensorboard,
     }
+
+
+_Run = TypeVar("_Run")
+
+
+def run_config_from_flags(cls: type[_Run], flag_values: flags.FlagValues = flags.FLAGS, **overrides: Any) -> _Run:
+    """Builds a task's run dataclass (e.g. `PretrainingRun`) from the flags of the same names.
+
+    Fields named like :func:`trainer_kwargs_from_flags`'s keys take those values; `overrides` win.
+    """
+    names = {field.name for field in dataclasses.fields(cls)}
+    values = {name: flag_values[name].value for name in names if name in flag_values}
+    if names & {"steps_per_loop", "log_steps", "jit_compile", "write_summaries"}:
+        values.update({k: v for k, v in trainer_kwargs_from_flags(flag_values).items() if k in names})
+    values.update(overrides)
+    return cls(**values)
