@@ -259,27 +259,5 @@ def classifier_dataset(path: str | Sequence[str], seq_length: int, batch_size: i
       A dataset of dicts: ``input_word_ids``, ``input_mask``, ``input_type_ids`` int32 [B, S];
       ``label_ids`` [B] int32 (float32 for regression); ``is_real_example`` [B] int32.
     """
-    files = records.expand_file_patterns(path, what="input_file")
-    if drop_remainder is None:
-        drop_remainder = is_training
-    if input_context is not None:
-        batch_size = input_context.get_per_replica_batch_size(batch_size)
-    dataset = tf.data.TFRecordDataset(files)
-    if is_training:
-        if input_context is not None and input_context.num_input_pipelines > 1:
-            dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        dataset = dataset.repeat().shuffle(shuffle_buffer_size, seed=seed)
-    spec = classifier_feature_spec(seq_length, is_regression)
-
-    def to_inputs(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-        parsed = records.parse_and_cast(serialized, spec)
-        return {
-            "input_word_ids": parsed["input_ids"],
-            "input_mask": parsed["input_mask"],
-            "input_type_ids": parsed["segment_ids"],
-            "label_ids": parsed["label_ids"],
-            "is_real_example": parsed["is_real_example"],
-        }
-
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    return dataset.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return records.finetuning_dataset(path, classifier_feature_spec(seq_length, is_regression), batch_size, is_training, input_context,
+                                      drop_remainder, shuffle_buffer_size, seed)

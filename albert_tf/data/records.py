@@ -94,3 +94,38 @@ def parse_and_cast(serialized: tf.Tensor, spec: Mapping[str, tf.io.FixedLenFeatu
     """Parses one serialized example (or a batch) and casts every int64 tensor to int32."""
     parsed = tf.io.parse_example(serialized, dict(spec))
     return {k: tf.cast(v, tf.int32) if v.dtype == tf.int64 else v for k, v in parsed.items()}
+
+
+# Feature names in the original TFRecords -> the model's (TF-Hub / Model Garden) input names.
+MODEL_INPUT_NAMES = {"input_ids": "input_word_ids", "segment_ids": "input_type_ids"}
+
+
+def finetuning_dataset(patterns: str | Sequence[str], spec: Mapping[str, tf.io.FixedLenFeature], batch_size: int,
+                       is_training: bool, input_context: tf.distribute.InputContext | None = None,
+                       drop_remainder: bool | None = None, shuffle_buffer_size: int = 100,
+                       seed: int | None = None) -> tf.data.Dataset:
+    """The input pipeline shared by the fine-tuning readers (GLUE, SQuAD, RACE).
+
+    Training shards records over input pipelines, repeats and shuffles (buffer 100, as the original);
+    otherwise every record is read once, in file order. `batch_size` is global: with an `input_context`
+    each pipeline yields its per-replica share. Records are parsed with `spec` after batching, int64 is
+    cast to int32 and `input_ids` / `segment_ids` are renamed `input_word_ids` / `input_type_ids`.
+    `drop_remainder` defaults to `is_training` (prediction keeps the last partial batch).
+    """
+    files = expand_file_patterns(patterns, what="input_file")
+    if drop_remainder is None:
+        drop_remainder = is_training
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    dataset = tf.data.TFRecordDataset(files)
+    if is_training:
+        if input_context is not None and input_context.num_input_pipelines > 1:
+            dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        dataset = dataset.repeat().shuffle(shuffle_buffer_size, seed=seed)
+
+    def to_inputs(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        parsed = parse_and_cast(serialized, spec)
+        return {MODEL_INPUT_NAMES.get(name, name): value for name, value in parsed.items()}
+
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

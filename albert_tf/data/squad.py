@@ -768,22 +768,5 @@ def squad_dataset(path: str | Sequence[str], seq_length: int, batch_size: int, i
       ``p_mask`` [B, S]; when training ``start_positions``, ``end_positions``, ``is_impossible``
       [B]. All int32.
     """
-    files = records.expand_file_patterns(path, what="input_file")
-    if drop_remainder is None:
-        drop_remainder = is_training
-    if input_context is not None:
-        batch_size = input_context.get_per_replica_batch_size(batch_size)
-    dataset = tf.data.TFRecordDataset(files)
-    if is_training:
-        if input_context is not None and input_context.num_input_pipelines > 1:
-            dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        dataset = dataset.repeat().shuffle(shuffle_buffer_size, seed=seed)
-    spec = squad_feature_spec(seq_length, is_training)
-    renamed = {"input_ids": "input_word_ids", "segment_ids": "input_type_ids"}
-
-    def to_inputs(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-        parsed = records.parse_and_cast(serialized, spec)
-        return {renamed.get(name, name): value for name, value in parsed.items()}
-
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    return dataset.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return records.finetuning_dataset(path, squad_feature_spec(seq_length, is_training), batch_size, is_training, input_context,
+                                      drop_remainder, shuffle_buffer_size, seed)
