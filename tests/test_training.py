@@ -212,6 +212,8 @@ def test_training_changes_weights_and_reports_summary(reference):
 
 
 def test_summaries_and_progress_log(strategy, tmp_path, caplog):
+    # On the absl logger itself: parsing absl flags in-process (other tests do) sets it to WARNING.
+    caplog.set_level(logging.INFO, logger="absl")
     caplog.set_level(logging.INFO)
     toy.train_toy(strategy, str(tmp_path), num_train_steps=4, steps_per_loop=4, log_steps=2)
     lines = [m for m in caplog.messages if m.startswith("step ")]
