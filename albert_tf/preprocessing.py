@@ -65,8 +65,14 @@ def pack_segments(segments: Sequence[tf.RaggedTensor], seq_length: int, cls_id: 
     Returns:
       ``input_word_ids``, ``input_mask`` and ``input_type_ids``, int32 [batch, seq_length].
     """
-    keep = truncated_lengths([s.row_lengths() for s in segments], seq_length)
+    lengths = [s.row_lengths() for s in segments]
+    keep = truncated_lengths(lengths, seq_length)
     cls_id, sep_id = tf.constant(cls_id, tf.int64), tf.constant(sep_id, tf.int64)
+    if len(segments) == 2:
+        # A `b` with no tokens (its preprocessed text is empty) makes a single-sentence row, as in the
+        # Python feature code (`if example.text_b:`): no second [SEP] and the single-text truncation.
+        is_pair = lengths[1] > 0
+        keep = [tf.where(is_pair, keep[0], truncated_lengths(lengths[:1], seq_length)[0]), keep[1]]
     # Column j of row i, and the columns where each part starts / the packed row ends.
     column = tf.range(seq_length, dtype=tf.int64)[tf.newaxis, :]
     a_end = keep[0][:, tf.newaxis] + 1  # Column of the first [SEP].
@@ -77,8 +83,8 @@ def pack_segments(segments: Sequence[tf.RaggedTensor], seq_length: int, cls_id: 
         b_end = a_end + 1 + keep[1][:, tf.newaxis]  # Column of the final [SEP].
         in_b = (column > a_end) & (column < b_end)
         word_ids = tf.where(in_b, _shifted(segments[1], a_end + 1, column), word_ids)
-        word_ids = tf.where(column == b_end, sep_id, word_ids)
-        end = b_end + 1
+        word_ids = tf.where((column == b_end) & is_pair[:, tf.newaxis], sep_id, word_ids)
+        end = tf.where(is_pair[:, tf.newaxis], b_end + 1, end)
         type_ids = tf.cast((column > a_end) & (column < end), tf.int64)
     mask = column < end
     word_ids = tf.where(column == 0, cls_id, tf.where(mask, word_ids, tf.zeros_like(word_ids)))

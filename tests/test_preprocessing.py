@@ -26,12 +26,18 @@ def _reference_truncate(tokens_a, tokens_b, max_length):
 
 
 def _reference_features(sp_model, text_a, text_b, seq_length):
-    """What the original convert_single_example builds, written out directly."""
+    """What the original convert_single_example builds, written out directly.
+
+    Like the original processors, texts are preprocessed first and an empty `text_b` means a single
+    sentence (`if example.text_b:`).
+    """
     ids_a = tokenization.encode_ids(sp_model, tokenization.preprocess_text(text_a, lower=True))
+    if text_b is not None:
+        text_b = tokenization.preprocess_text(text_b, lower=True) or None
     if text_b is None:
         ids_a, ids_b = ids_a[:seq_length - 2], None
     else:
-        ids_b = tokenization.encode_ids(sp_model, tokenization.preprocess_text(text_b, lower=True))
+        ids_b = tokenization.encode_ids(sp_model, text_b)
         ids_a, ids_b = _reference_truncate(ids_a, ids_b, seq_length - 3)
     word_ids = [CLS] + ids_a + [SEP]
     type_ids = [0] * len(word_ids)
@@ -47,7 +53,7 @@ def _reference_features(sp_model, text_a, text_b, seq_length):
 def sample_lines():
     with open(os.path.join(FIXTURES, "tokenization", "gutenberg_sample.txt"), encoding="utf-8") as f:
         lines = f.read().splitlines()
-    return lines[:120] + ["", "a", "Ünïcödé ﬁ 1,000,"]
+    return lines[:120] + ["", "a", " \t ", "Ünïcödé ﬁ 1,000,"]
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +79,11 @@ def test_pack_segments_layout():
     b = tf.ragged.constant([[31], [41, 42], []], tf.int32)
     packed = preprocessing.pack_segments([a, b], 7, cls_id=2, sep_id=3)  # Room for 4 tokens.
     assert packed["input_word_ids"].numpy().tolist() == [
-        [2, 11, 12, 13, 3, 31, 3], [2, 3, 41, 42, 3, 0, 0], [2, 21, 3, 3, 0, 0, 0]]
+        [2, 11, 12, 13, 3, 31, 3], [2, 3, 41, 42, 3, 0, 0], [2, 21, 3, 0, 0, 0, 0]]  # empty b: single
     assert packed["input_type_ids"].numpy().tolist() == [
-        [0, 0, 0, 0, 0, 1, 1], [0, 0, 1, 1, 1, 0, 0], [0, 0, 0, 1, 0, 0, 0]]
+        [0, 0, 0, 0, 0, 1, 1], [0, 0, 1, 1, 1, 0, 0], [0, 0, 0, 0, 0, 0, 0]]
     assert packed["input_mask"].numpy().tolist() == [
-        [1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 0, 0, 0]]
+        [1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 0, 0, 0, 0]]
     single = preprocessing.pack_segments([a], 4, cls_id=2, sep_id=3)
     assert single["input_word_ids"].numpy().tolist() == [[2, 11, 12, 3], [2, 3, 0, 0], [2, 21, 3, 0]]
     assert single["input_type_ids"].numpy().sum() == 0
