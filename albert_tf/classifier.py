@@ -175,7 +175,7 @@ class _Task:
           FileNotFoundError: neither the cached file nor the GLUE file it is built from exists.
           ValueError: the cached file was written with another `max_seq_length`.
         """
-        path = os.path.join(self.cache_dir, glue.feature_file_name(processor.name, split))
+        path = os.path.join(self.cache_dir, glue.feature_file_name(processor.name, split, self.run.xnli_language))
         if tf.io.gfile.exists(path):
             _check_cached_length(path, self.run.max_seq_length)
             logging.info("Using cached features %s", path)

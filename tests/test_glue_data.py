@@ -518,3 +518,9 @@ def test_cli_rejects_unknown_task():
     result = run_cli("--task=ner")
     assert result.returncode != 0
     assert "--task must be one of glue, squad, race" in result.stderr
+
+
+def test_xnli_cache_names_carry_the_language():
+    assert glue.feature_file_name("RTE", "train") == "rte_train.tf_record"
+    assert glue.feature_file_name("XNLI", "eval", xnli_language="de") == "xnli_de_eval.tf_record"
+    assert glue.feature_file_name("xnli", "eval", xnli_language="fr") != glue.feature_file_name("xnli", "eval")

@@ -166,7 +166,7 @@ def test_task_train_eval_predict(setup, tmp_path, task):
     with open(os.path.join(out, "best_trial.txt")) as f:
         assert f.read() == f"2:2:{result['eval'][0][metric_key]}"
     assert check_best_checkpoint(out, task, setup) == (2, 2)
-    assert os.path.exists(os.path.join(out, f"{task}_train.tf_record"))
+    assert os.path.exists(os.path.join(out, glue.feature_file_name(task, "train", xnli_language="zh")))
     check_outputs(out, task)
 
 

@@ -385,11 +385,18 @@ def get_processor(task_name: str, use_spm: bool = True, do_lower_case: bool = Tr
     return PROCESSORS[key](use_spm, do_lower_case)
 
 
-def feature_file_name(task_name: str, split: str) -> str:
-    """Cached feature file name, ``<task>_<split>.tf_record``, for split train, eval or predict."""
+def feature_file_name(task_name: str, split: str, xnli_language: str = "zh") -> str:
+    """Cached feature file name, ``<task>_<split>.tf_record``, for split train, eval or predict.
+
+    XNLI names carry the language (``xnli_<language>_<split>.tf_record``) so that a cache built for one
+    language is never reused for another.
+    """
     if split not in FEATURE_SPLITS:
         raise ValueError(f"Unknown feature split {split!r}; use one of {list(FEATURE_SPLITS)}.")
-    return f"{canonical_task_name(task_name)}_{split}.tf_record"
+    task = canonical_task_name(task_name)
+    if task == "xnli":
+        task = f"xnli_{xnli_language}"
+    return f"{task}_{split}.tf_record"
 
 
 def write_glue_features(task_name: str, data_dir: str, tokenizer: Any, max_seq_length: int,
@@ -422,7 +429,7 @@ def write_glue_features(task_name: str, data_dir: str, tokenizer: Any, max_seq_l
     tf.io.gfile.makedirs(output_dir)
     written = {}
     for split in splits:
-        file_name = feature_file_name(processor.name, split)
+        file_name = feature_file_name(processor.name, split, xnli_language)
         example_split = FEATURE_SPLITS[split]
         if not processor.has_split(example_split):
             log(f"Skipping {split}: task {processor.name} has no {example_split} set.")
