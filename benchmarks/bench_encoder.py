@@ -51,7 +51,8 @@ def step_fn(model: keras.Model, train: bool, jit: bool):
     def train_step(inputs):
         with tf.GradientTape() as tape:
             loss = forward(inputs)
-        return tape.gradient(loss, model.trainable_variables)[0]
+        # The norm of every gradient, so that XLA cannot prune any part of the backward pass.
+        return tf.linalg.global_norm(tape.gradient(loss, model.trainable_variables))
 
     return tf.function(train_step if train else forward, jit_compile=jit)
 
