@@ -16,19 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import multiprocessing
-import os
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import tensorflow as tf
 from absl import logging
 
-from albert_tf.data import records
-
-# Examples per worker task: small enough to keep every worker busy, large enough to amortise IPC.
-_CHUNK_SIZE = 256
-# Below this many examples a process pool costs more than it saves.
-_MIN_EXAMPLES_FOR_POOL = 5000
+from albert_tf.data import parallel, records
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,41 +115,6 @@ def convert_single_example(example: InputExample, label_map: dict[str, int] | No
                          segment_ids=segment_ids + padding, label_id=label_id)
 
 
-# State a forked worker inherits from its parent: the examples and the function to apply to each.
-# Forking shares it copy-on-write, so neither the examples nor the tokenizer are pickled.
-_WORKER_STATE: tuple[Sequence[InputExample], Callable[[InputExample], Any]] | None = None
-
-
-def _apply_to_range(bounds: tuple[int, int]) -> list[Any]:
-    examples, fn = _WORKER_STATE
-    return [fn(examples[i]) for i in range(*bounds)]
-
-
-def _ordered_map(fn: Callable[[InputExample], Any], examples: Sequence[InputExample],
-                 num_workers: int | None) -> Iterator[Any]:
-    """Yields ``fn(example)`` for every example in order, over a forked process pool if asked.
-
-    ``num_workers`` None picks ``os.cpu_count()`` for large sets (>= 5000 examples) and 1 otherwise.
-    Without the ``fork`` start method (Windows) everything runs in this process.
-    """
-    global _WORKER_STATE
-    if num_workers is None:
-        num_workers = (os.cpu_count() or 1) if len(examples) >= _MIN_EXAMPLES_FOR_POOL else 1
-    chunks = [(start, min(start + _CHUNK_SIZE, len(examples)))
-              for start in range(0, len(examples), _CHUNK_SIZE)]
-    if num_workers <= 1 or len(chunks) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        yield from map(fn, examples)
-        return
-    _WORKER_STATE = (examples, fn)
-    try:
-        with multiprocessing.get_context("fork").Pool(min(num_workers, len(chunks))) as pool:
-            # imap keeps chunk order, so the output order equals the sequential one.
-            for chunk in pool.imap(_apply_to_range, chunks):
-                yield from chunk
-    finally:
-        _WORKER_STATE = None
-
-
 def _example_encoder(label_list: Sequence[str | None], max_seq_length: int, tokenizer: Any,
                      is_regression: bool) -> Callable[[InputExample], InputFeatures]:
     if max_seq_length < 3:
@@ -180,7 +138,7 @@ def convert_examples_to_features(examples: Sequence[InputExample], label_list: S
         The result does not depend on it.
     """
     encode = _example_encoder(label_list, max_seq_length, tokenizer, is_regression)
-    return list(_ordered_map(encode, examples, num_workers))
+    return list(parallel.map_items(encode, examples, num_workers))
 
 
 def serialize_features(features: InputFeatures, is_regression: bool) -> bytes:
@@ -219,7 +177,7 @@ def file_based_convert_examples_to_features(
                      example.label, features.label_id)
     serialize = functools.partial(_encode_and_serialize, encode=encode, is_regression=is_regression)
     with records.RoundRobinWriter([output_file]) as writer:
-        for record in _ordered_map(serialize, examples, num_workers):
+        for record in parallel.map_items(serialize, examples, num_workers):
             writer.write(record)
         return writer.count
 

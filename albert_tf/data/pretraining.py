@@ -37,16 +37,15 @@ import array
 import dataclasses
 import functools
 import itertools
-import multiprocessing
 import os
 import random
-from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Callable, Sequence
 
 import tensorflow as tf
 from absl import logging
 
 from albert_tf import tokenization
-from albert_tf.data import records
+from albert_tf.data import parallel, records
 
 CLS_TOKEN = "[CLS]"
 SEP_TOKEN = "[SEP]"
@@ -60,8 +59,6 @@ _LINES_PER_TASK = 2048
 # Instances logged in full, like the original.
 _NUM_LOGGED_INSTANCES = 20
 
-_T = TypeVar("_T")
-_R = TypeVar("_R")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -531,7 +528,7 @@ def read_documents(input_files: Sequence[str], tokenizer: tokenization.FullToken
              for k in range(0, len(lines), _LINES_PER_TASK))
     all_ids, all_starts = array.array("i"), bytearray()
     segment_offsets, document_bounds = array.array("q", [0]), array.array("q", [0])
-    for ids, starts, lengths in _ordered_map(_tokenize_lines, state, tasks, num_workers):
+    for ids, starts, lengths in parallel.ordered_map(_tokenize_lines, state, tasks, num_workers):
         all_ids.extend(ids)
         all_starts.extend(starts)
         for length in lengths:
@@ -543,40 +540,6 @@ def read_documents(input_files: Sequence[str], tokenizer: tokenization.FullToken
         document_bounds.append(len(segment_offsets) - 1)
     return TokenizedCorpus(ids=all_ids, starts=bytes(all_starts), segment_offsets=segment_offsets,
                            document_bounds=document_bounds)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Parallel execution.
-
-# The state a forked worker inherits from its parent (set by `_init_worker` before any task runs).
-_worker_state: object = None
-
-
-def _init_worker(state: object) -> None:
-    global _worker_state
-    _worker_state = state
-
-
-def _call_in_worker(fn_and_task: tuple[Callable, object]):
-    fn, task = fn_and_task
-    return fn(_worker_state, task)
-
-
-def _ordered_map(fn: Callable[[_T, object], _R], state: _T, tasks: Iterable, num_workers: int) -> Iterator[_R]:
-    """Yields fn(state, task) for every task, in task order, using `num_workers` forked processes.
-
-    `state` reaches the workers by fork (not pickled), so it may be large; tasks and results are pickled.
-    `tasks` may be a generator: the pool's task pipe blocks when full, so it is consumed as work proceeds.
-    """
-    if num_workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        if num_workers > 1:
-            logging.warning("Process start method 'fork' is unavailable: running in a single process.")
-        for task in tasks:
-            yield fn(state, task)
-        return
-    context = multiprocessing.get_context("fork")
-    with context.Pool(num_workers, initializer=_init_worker, initargs=(state,)) as pool:
-        yield from pool.imap(_call_in_worker, ((fn, t) for t in tasks))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -623,7 +586,7 @@ def create_training_instances(corpus: TokenizedCorpus, options: PretrainingOptio
              for dupe_pass in range(options.dupe_factor)
              for unit_index, start in enumerate(range(0, len(documents), docs_per_unit))]
     workers = min(num_workers, len(units))
-    instances = [s for unit in _ordered_map(_build_unit, state, units, workers) for s in unit]
+    instances = [s for unit in parallel.ordered_map(_build_unit, state, units, workers) for s in unit]
     rng.shuffle(instances)
     return instances
 
@@ -818,11 +781,10 @@ def pretraining_dataset(input_patterns: str | Sequence[str], seq_length: int, ma
         "masked_lm_weights": records.fixed_len_float(max_predictions_per_seq),
         "next_sentence_labels": records.fixed_len_int(1),
     }
-    renames = {"input_ids": "input_word_ids", "segment_ids": "input_type_ids"}
 
     def parse(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         parsed = records.parse_and_cast(serialized, spec)
-        return {renames.get(k, k): v for k, v in parsed.items()}
+        return {records.MODEL_INPUT_NAMES.get(k, k): v for k, v in parsed.items()}
 
     d = d.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     return d.prefetch(tf.data.AUTOTUNE)

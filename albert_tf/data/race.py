@@ -28,7 +28,7 @@ import tensorflow as tf
 from absl import logging
 
 from albert_tf import tokenization
-from albert_tf.data import classifier_features, records
+from albert_tf.data import classifier_features, parallel, records
 
 SPLITS = ("train", "dev", "test")
 LEVELS = ("middle", "high", "all")
@@ -56,16 +56,6 @@ class RaceExample:
     context: str
     endings: tuple[str, ...]
     label: int
-
-
-@dataclasses.dataclass(frozen=True)
-class RaceFeatures:
-    """Encoded example: three int lists of length ``4 * max_seq_length`` (choices concatenated)."""
-    input_ids: list[int]
-    input_mask: list[int]
-    segment_ids: list[int]
-    label_id: int
-    is_real_example: bool = True
 
 
 def _file_order(name: str) -> tuple[int, int, str]:
@@ -186,7 +176,7 @@ def read_race_examples(data_dir: str, split: str, level: str = "all", do_lower_c
 
 def convert_single_example(example: RaceExample, tokenizer: Any, max_seq_length: int,
                            max_qa_length: int, context_tokens: Sequence[str] | None = None
-                           ) -> RaceFeatures:
+                           ) -> classifier_features.InputFeatures:
     """Encodes one example's 4 choices as the original ``convert_single_example``.
 
     Args:
@@ -198,7 +188,7 @@ def convert_single_example(example: RaceExample, tokenizer: Any, max_seq_length:
         several questions); computed when None.
 
     Returns:
-      RaceFeatures with lists of length 4 * S, choice after choice.
+      `InputFeatures` whose lists have length 4 * S, choice after choice.
     """
     if context_tokens is None:
         context_tokens = tokenizer.tokenize(example.context)
@@ -213,19 +203,8 @@ def convert_single_example(example: RaceExample, tokenizer: Any, max_seq_length:
         input_ids += tokenizer.convert_tokens_to_ids(tokens) + padding
         input_mask += [1] * len(tokens) + padding
         segment_ids += [0] * (len(context) + 2) + [1] * (len(ending_tokens) + 1) + padding
-    return RaceFeatures(input_ids=input_ids, input_mask=input_mask, segment_ids=segment_ids,
+    return classifier_features.InputFeatures(input_ids=input_ids, input_mask=input_mask, segment_ids=segment_ids,
                         label_id=example.label)
-
-
-def serialize_features(features: RaceFeatures) -> bytes:
-    """Serializes features as the original's ``tf.train.Example``."""
-    return records.to_example({
-        "input_ids": records.int64_feature(features.input_ids),
-        "input_mask": records.int64_feature(features.input_mask),
-        "segment_ids": records.int64_feature(features.segment_ids),
-        "label_ids": records.int64_feature([features.label_id]),
-        "is_real_example": records.int64_feature([int(features.is_real_example)]),
-    }).SerializeToString()
 
 
 def _group_by_article(examples: Sequence[RaceExample]) -> list[list[RaceExample]]:
@@ -243,8 +222,9 @@ def _encode_article(group: list[RaceExample], tokenizer: Any, max_seq_length: in
                     max_qa_length: int) -> list[bytes]:
     """Serialized features of one article's examples; the article is tokenized once."""
     context_tokens = tokenizer.tokenize(group[0].context)
-    return [serialize_features(convert_single_example(e, tokenizer, max_seq_length, max_qa_length,
-                                                      context_tokens)) for e in group]
+    return [classifier_features.serialize_features(
+        convert_single_example(e, tokenizer, max_seq_length, max_qa_length, context_tokens), is_regression=False)
+        for e in group]
 
 
 def write_race_features(data_dir: str, split: str, level: str, tokenizer: Any, max_seq_length: int,
@@ -274,7 +254,7 @@ def write_race_features(data_dir: str, split: str, level: str, tokenizer: Any, m
     encode = functools.partial(_encode_article, tokenizer=tokenizer, max_seq_length=max_seq_length,
                                max_qa_length=max_qa_length)
     with records.RoundRobinWriter([output_file]) as writer:
-        for serialized in classifier_features._ordered_map(encode, _group_by_article(examples),
+        for serialized in parallel.map_items(encode, _group_by_article(examples),
                                                            num_workers):
             for record in serialized:
                 writer.write(record)
