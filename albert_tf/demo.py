@@ -136,10 +136,10 @@ def run_demo(options: DemoOptions, strategy: Optional[tf.distribute.Strategy] = 
         lines.append(f"{r['global_step']:>6} {r['masked_lm_accuracy']:>8.3f} {r['masked_lm_loss']:>9.3f} "
                      f"{r['sentence_order_accuracy']:>8.3f} {r['sentence_order_loss']:>9.3f}")
     lines += ["", f"Done in {time.time() - start:.0f} s. Outputs in {out}/:",
-              f"  spm.model                         SentencePiece model",
-              f"  model/albert_config.json inputs:  {config_file}",
-              f"  model/model.ckpt-{steps}, model.ckpt-best   official TF1 layout (load_original_checkpoint)",
-              f"  model/tf2_checkpoints/             TF2 training state (resume)",
-              f"  model/eval_results.txt, model/summaries/   metrics and TensorBoard logs"]
+              "  spm.model                               SentencePiece model",
+              f"  {config_file:<39} model config",
+              f"  model/model.ckpt-{steps}, model.ckpt-best  official TF1 layout (load_original_checkpoint)",
+              "  model/tf2_checkpoints/                  TF2 training state (resume)",
+              "  model/eval_results.txt, model/summaries/  metrics and TensorBoard logs"]
     print("\n".join(lines))
     return result

@@ -9,8 +9,9 @@ turning logits into the served tensors. `export_saved_models` writes, under one 
   `input_mask`, `segment_ids` (int64 [seq_length]). Plain TensorFlow ops only: it loads with
   `tf.saved_model.load` (or TF Serving) without albert_tf or tensorflow_text;
 - `export_dir_base/<timestamp>_text/` (`TextServingModule`): `serving_default(text_a[, text_b]: string
-  [None])` encodes raw UTF-8 text in-graph as `[CLS] a [SEP] (b [SEP])` exactly like the Python feature
-  code, and `tokenization_info()` -> `vocab_file` (the SentencePiece `.model`, stored as an asset) and
+  [None])` encodes raw UTF-8 text in-graph as `[CLS] a [SEP] (b [SEP])` like the Python feature
+  code (up to the input classes listed in `InGraphTokenizer`), and `tokenization_info()` ->
+  `vocab_file` (the SentencePiece `.model`, stored as an asset) and
   `do_lower_case`. Its ops come from tensorflow_text: `import tensorflow_text` before loading it.
 """
 from __future__ import annotations

@@ -203,8 +203,7 @@ class AlbertTransformerBlock(keras.layers.Layer):
         }
         out = {}
         for prefix, layer in names.items():
-            out[f"{prefix}/kernel"] = layer.kernel
-            out[f"{prefix}/bias"] = layer.bias
+            out.update(dense_variables(prefix, layer))
         out.update(layer_norm_variables(f"{scope}/LayerNorm", self.attention_layer_norm))
         out.update(layer_norm_variables(f"{scope}/LayerNorm_1", self.ffn_layer_norm))
         return out

@@ -201,9 +201,8 @@ def _evaluate_saved(run: PretrainingRun, strategy, config: AlbertConfig, evaluat
         tf.train.Checkpoint(model=model).restore(latest).expect_partial().assert_existing_objects_matched()
         step = training.checkpoint_global_step(latest) or 0
     elif run.init_checkpoint:
-        load_init_checkpoint(model, run.init_checkpoint, run.init_from_group0)
-        values = tf.train.load_checkpoint(checkpoints.resolve_checkpoint_path(run.init_checkpoint))
-        step = int(values.get_tensor("global_step")) if values.has_tensor("global_step") else 0
+        report = load_init_checkpoint(model, run.init_checkpoint, run.init_from_group0)
+        step = training.checkpoint_global_step(report.path) or 0
     else:
         raise ValueError(f"--do_eval without --do_train needs a trained model: none in {run.output_dir} "
                          "and no --init_checkpoint given.")

@@ -23,7 +23,7 @@ import base64
 import collections
 import os
 import unicodedata
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping
 
 import numpy as np
 import sentencepiece as spm

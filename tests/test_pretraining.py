@@ -1,12 +1,10 @@
 """run_pretraining end to end (like the original run_pretraining_test), its loss, resume, and the demo."""
-import json
 import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import albert_tf
 from albert_tf import pretraining
@@ -93,7 +91,7 @@ def test_eval_only_and_init_from_encoder_only_checkpoint(setup, tmp_path):
     assert result["eval"][0]["global_step"] == 9
     model = albert_tf.AlbertPretrainer(config)
     report = pretraining.load_init_checkpoint(model, prefix)
-    assert not report.missing
+    assert len(report.loaded) == len(model.encoder.tf1_variables())
     np.testing.assert_array_equal(model.encoder.pooler.kernel.numpy(), encoder.pooler.kernel.numpy())
     with pytest.raises(ValueError, match="needs a trained model"):
         _run(setup, tmp_path / "nothing", do_train=False)
