@@ -13,8 +13,8 @@ test_results.tsv, submit_results.tsv (see albert_tf/classifier.py). Example (run
 """
 from absl import app, flags
 
-from albert_tf import distribute, runtime_flags
-from albert_tf.classifier import ClassifierRun, run_classifier
+from albert_tf.core import distribute, flags as runtime_flags
+from albert_tf.tasks.glue import ClassifierRun, run_classifier
 
 flags.DEFINE_string("data_dir", None, "The GLUE root folder (holding e.g. RTE/train.tsv).")
 flags.DEFINE_string("albert_config_file", None, "The albert_config.json of the pretrained model.")

@@ -8,7 +8,7 @@ evaluating MLM and SOP accuracy on held-out text, and saves TF2 and official-lay
 """
 from absl import app, flags
 
-from albert_tf import distribute, runtime_flags
+from albert_tf.core import distribute, flags as runtime_flags
 from albert_tf.demo import DemoOptions, run_demo
 
 _DEFAULTS = DemoOptions()

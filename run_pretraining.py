@@ -9,8 +9,8 @@ Original flags and defaults of the TF1 release, plus the TF2 runtime flags (--st
 """
 from absl import app, flags
 
-from albert_tf import distribute, runtime_flags
-from albert_tf.pretraining import PretrainingRun, run_pretraining
+from albert_tf.core import distribute, flags as runtime_flags
+from albert_tf.tasks.pretraining import PretrainingRun, run_pretraining
 
 flags.DEFINE_string("albert_config_file", None, "The albert_config.json of the model to train.")
 flags.DEFINE_string("input_file", None, "Input TFRecord files (comma-separated globs).")

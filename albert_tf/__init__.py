@@ -14,11 +14,13 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "AlbertConfig": "albert_tf.configs", "PRESETS": "albert_tf.configs",
     "AlbertModel": "albert_tf.modeling", "AlbertPretrainer": "albert_tf.modeling",
-    "AlbertClassifier": "albert_tf.modeling",
+    "AlbertClassifier": "albert_tf.modeling", "AlbertQuestionAnswering": "albert_tf.modeling",
+    "AlbertMultipleChoice": "albert_tf.modeling",
     "load_original_checkpoint": "albert_tf.checkpoints", "save_original_checkpoint": "albert_tf.checkpoints",
     "LoadReport": "albert_tf.checkpoints",
 }
-_SUBMODULES = ("tokenization", "preprocessing", "checkpoints", "configs", "modeling", "layers")
+_SUBMODULES = ("tokenization", "preprocessing", "checkpoints", "configs", "modeling", "metrics", "optimization",
+               "core", "tasks", "data", "export")
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 

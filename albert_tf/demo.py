@@ -20,10 +20,10 @@ from typing import Any, Optional
 import tensorflow as tf
 from absl import logging
 
-from albert_tf import distribute
+from albert_tf.core import distribute
 from albert_tf.configs import AlbertConfig
 from albert_tf.data.pretraining import create_pretraining_data
-from albert_tf.pretraining import PretrainingRun, run_pretraining
+from albert_tf.tasks.pretraining import PretrainingRun, run_pretraining
 
 BUNDLED_CORPUS = os.path.join(os.path.dirname(__file__), "resources", "chesterton-thursday.txt")
 # The original README's spm_train flags (vocabulary size aside). Symbols are passed as lists: as one

@@ -20,7 +20,7 @@ from absl import app, flags
 from official.nlp.modeling import networks
 
 import albert_tf  # noqa: E402
-from albert_tf import distribute  # noqa: E402
+from albert_tf.core import distribute  # noqa: E402
 
 flags.DEFINE_string("preset", "base_v2", "Model config preset (see albert_tf.PRESETS).")
 flags.DEFINE_integer("batch_size", 8, "Batch size.")

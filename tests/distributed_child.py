@@ -23,7 +23,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-from albert_tf import distribute, optimization, training  # noqa: E402
+from albert_tf import optimization  # noqa: E402
+from albert_tf.core import distribute, trainer as training  # noqa: E402
 
 # The toy model reads only "ids"; tf_keras warns about the other feature keys on every call.
 warnings.filterwarnings("ignore", message="Input dict contained keys")

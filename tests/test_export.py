@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from albert_tf import checkpoints, export
-from albert_tf.classifier import export_checkpoint, head_outputs
+from albert_tf import checkpoints
+from albert_tf.export import serving as export
+from albert_tf.tasks.glue import export_checkpoint, head_outputs
 from albert_tf.configs import AlbertConfig
 from albert_tf.data import glue
 from albert_tf.data.classifier_features import InputExample, convert_single_example, label_map_for, serialize_features

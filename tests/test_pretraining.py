@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import albert_tf
-from albert_tf import pretraining
+from albert_tf.tasks import pretraining
 from albert_tf.checkpoints import read_original_checkpoint
 from albert_tf.data import records
 from conftest import ROOT

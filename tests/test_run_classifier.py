@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from albert_tf import checkpoints, metrics
-from albert_tf.classifier import ClassifierRun, read_best_trial, run_classifier
+from albert_tf.tasks.glue import ClassifierRun, read_best_trial, run_classifier
 from albert_tf.configs import AlbertConfig
 from albert_tf.data import glue
 from albert_tf.modeling import AlbertClassifier, AlbertModel

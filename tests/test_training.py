@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import distributed_child as toy  # noqa: E402
 
-from albert_tf import distribute, runtime_flags, training  # noqa: E402
+from albert_tf.core import distribute, flags as runtime_flags, trainer as training  # noqa: E402
 
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distributed_child.py")
 SUBPROCESS_TIMEOUT_S = 240

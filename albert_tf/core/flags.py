@@ -21,7 +21,7 @@ from typing import Any, Callable, TypeVar
 import tensorflow as tf
 from absl import flags
 
-from albert_tf import distribute
+from albert_tf.core import distribute
 
 _PRECISIONS = ("none", "float16", "bfloat16")
 
@@ -76,7 +76,7 @@ def define_runtime_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 
 def strategy_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> tf.distribute.Strategy:
-    """Builds the strategy the flags ask for (see :func:`albert_tf.distribute.get_strategy`).
+    """Builds the strategy the flags ask for (see :func:`albert_tf.core.distribute.get_strategy`).
 
     ``--use_tpu`` implies ``--strategy_type=tpu``; the TPU address is ``--tpu``, else ``--tpu_name``, else
     ``--master``.
@@ -103,7 +103,7 @@ def strategy_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> tf.distr
 
 
 def trainer_kwargs_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> dict[str, Any]:
-    """The :class:`albert_tf.training.Trainer` keyword arguments the runtime flags control.
+    """The :class:`albert_tf.core.trainer.Trainer` keyword arguments the runtime flags control.
 
     Returns:
       ``{"steps_per_loop", "log_steps", "jit_compile", "write_summaries"}``.

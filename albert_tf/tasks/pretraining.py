@@ -14,7 +14,8 @@ from typing import Any, Optional
 import tensorflow as tf
 from absl import logging
 
-from albert_tf import checkpoints, distribute, training
+from albert_tf import checkpoints
+from albert_tf.core import distribute, trainer as training
 from albert_tf.configs import AlbertConfig
 from albert_tf.data.pretraining import pretraining_dataset
 from albert_tf.modeling import AlbertPretrainer

@@ -33,7 +33,7 @@ import tensorflow as tf
 import tf_keras as keras
 from absl import logging
 
-from albert_tf import distribute
+from albert_tf.core import distribute
 
 CHECKPOINT_SUBDIR = "tf2_checkpoints"
 CHECKPOINT_NAME = "ckpt"
@@ -143,7 +143,7 @@ class Trainer:
     ``optimizer.iterations == num_train_steps``.
 
     Args:
-      strategy: from :func:`albert_tf.distribute.get_strategy`.
+      strategy: from :func:`albert_tf.core.distribute.get_strategy`.
       model_fn: ``() -> keras.Model``; called under the strategy scope. The model takes a batch of
         features (as produced by the dataset) and returns a nested structure of tensors. If it has no
         variables yet it is built by calling it on one example.

@@ -40,7 +40,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from albert_tf import checkpoints, distribute, export, metrics, training
+from albert_tf import checkpoints, metrics
+from albert_tf.core import distribute, trainer as training
+from albert_tf.export import serving as export
 from albert_tf.configs import AlbertConfig
 from albert_tf.data import glue
 from albert_tf.data.classifier_features import classifier_dataset, file_based_convert_examples_to_features

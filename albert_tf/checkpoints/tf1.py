@@ -1,0 +1,347 @@
+"""Loading and saving checkpoints in the official TF1 ALBERT layout (`bert/...`, `cls/...`).
+
+Every model in `albert_tf.modeling` lists its weights under their official names (`tf1_variables()`),
+so loading is a strict name-by-name copy and saving writes exactly those names with `SaveV2`. The
+files work with the original release's code and its converters.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+# Variables the original optimizers and Estimator add to training checkpoints; never model weights.
+_OPTIMIZER_STATE = re.compile(
+    r"(/adam_m|/adam_v|/lamb_m|/lamb_v|/Adam|/Adam_1|/Momentum)$|^global_step$|^beta[12]_power$")
+# Head variables of the original release's models (pretraining, GLUE/RACE, SQuAD v1 and v2); ignored,
+# with a message, by a model that has no head of that name (e.g. an encoder loading a release).
+_KNOWN_HEADS = re.compile(r"^cls/|^output_weights$|^output_bias$|^(start_logits|end_logits|answer_class)/")
+_GROUP = re.compile(r"/group_(\d+)/")
+
+
+class HasTF1Variables(Protocol):
+    def tf1_variables(self) -> dict[str, tf.Variable]: ...
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """What `load_original_checkpoint` did. Names are official checkpoint names."""
+
+    path: str
+    loaded: list[str]
+    missing: list[str]  # model weights the checkpoint lacks (left at their current values)
+    unused: list[str]  # checkpoint variables the model does not use (optimizer state excluded)
+    mismatched: list[str]  # "name: checkpoint [a, b] vs model [c, d]"
+    ignored: list[str]  # optimizer state and pretraining heads skipped on purpose
+    copied_from_group0: list[str] = dataclasses.field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f"{self.path}: loaded {len(self.loaded)}, missing {len(self.missing)}, "
+                f"unused {len(self.unused)}, shape-mismatched {len(self.mismatched)}, "
+                f"ignored {len(self.ignored)}")
+
+
+def resolve_checkpoint_path(path: str) -> str:
+    """Returns a checkpoint prefix for a prefix or a directory.
+
+    A directory resolves to the prefix named in its `checkpoint` file, else `model.ckpt-best`, else its
+    only prefix; otherwise an error lists the candidates.
+    """
+    path = os.fspath(path)
+    if tf.io.gfile.isdir(path):
+        state = tf.train.get_checkpoint_state(path)
+        if state and state.model_checkpoint_path:
+            prefix = state.model_checkpoint_path
+            if not os.path.isabs(prefix) and "://" not in prefix:
+                prefix = os.path.join(path, prefix)
+            if tf.io.gfile.exists(prefix + ".index"):
+                return prefix
+        best = os.path.join(path, "model.ckpt-best")
+        if tf.io.gfile.exists(best + ".index"):
+            return best
+        candidates = sorted(p[: -len(".index")] for p in tf.io.gfile.glob(os.path.join(path, "*.index")))
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            raise FileNotFoundError(f"No checkpoint (*.index) found in directory {path}.")
+        raise ValueError(
+            f"Directory {path} holds several checkpoints and neither a `checkpoint` file nor "
+            f"model.ckpt-best; pass one prefix explicitly: {', '.join(candidates)}.")
+    if not tf.io.gfile.exists(path + ".index"):
+        raise FileNotFoundError(
+            f"Checkpoint {path!r} not found: expected {path}.index (pass a checkpoint prefix such as "
+            f"'albert_base/model.ckpt-best' or the release directory).")
+    return path
+
+
+def _check_release_config(path: str, model) -> None:
+    """When `path` is a release directory with `albert_config.json`, it must match the model's config."""
+    config_path = os.path.join(path, "albert_config.json")
+    config = getattr(model, "config", None)
+    if config is None or not tf.io.gfile.isdir(path) or not tf.io.gfile.exists(config_path):
+        return
+    with tf.io.gfile.GFile(config_path) as f:
+        release = json.load(f)
+    mine = config.to_dict()
+    fields = ("vocab_size", "embedding_size", "hidden_size", "num_hidden_layers", "num_hidden_groups",
+              "num_attention_heads", "intermediate_size", "inner_group_num", "max_position_embeddings",
+              "type_vocab_size", "hidden_act")
+    diffs = [f"{k}: release {release[k]!r} vs model {mine.get(k)!r}"
+             for k in fields if k in release and release[k] != mine.get(k)]
+    if diffs:
+        raise ValueError(f"The model's config does not match {config_path} ({'; '.join(diffs)}). "
+                         "Build the model from that file: AlbertConfig.from_json_file(...).")
+
+
+def open_checkpoint(prefix: str) -> tf.train.CheckpointReader:
+    """A reader for checkpoint `prefix`; a truncated or corrupt file gives an error naming it."""
+    try:
+        return tf.train.load_checkpoint(prefix)
+    except (tf.errors.OpError, IndexError, ValueError, RuntimeError) as e:
+        raise CorruptCheckpointError(prefix, e) from None
+
+
+class CorruptCheckpointError(ValueError):
+    """A checkpoint whose files are incomplete (e.g. a copy that was cut off) or damaged."""
+
+    def __init__(self, prefix: str, cause: BaseException):
+        detail = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        super().__init__(f"Checkpoint {prefix} is incomplete or corrupt ({prefix}.index / {prefix}.data-*: "
+                         f"{detail[:200]}). Copy or download it again, or point to another checkpoint.")
+
+
+def _read_tensor(reader: tf.train.CheckpointReader, prefix: str, name: str) -> np.ndarray:
+    try:
+        return reader.get_tensor(name)
+    except (tf.errors.OpError, IndexError, ValueError, RuntimeError) as e:
+        raise CorruptCheckpointError(prefix, e) from None
+
+
+def _summarize(items: Sequence[str], limit: int = 4) -> str:
+    """The first `limit` items and a count of the rest (error messages stay one readable line)."""
+    shown = ", ".join(items[:limit])
+    return shown + (f" ... and {len(items) - limit} more ({len(items)} in all)" if len(items) > limit else "")
+
+
+def load_variables(model: HasTF1Variables, shapes: Mapping[str, Sequence[int]], get_tensor: Callable[[str], Any],
+                   source: str, *, allow_partial: bool = False, init_from_group0: bool = False,
+                   targets: Optional[Mapping[str, tf.Variable]] = None) -> LoadReport:
+    """Copies named arrays (official TF1 names) into `model`'s variables, strictly.
+
+    The one loading routine behind every format: TF1 checkpoints here, and the converted names of the
+    TF-Hub and Hugging Face readers.
+
+    Args:
+      model: anything with `tf1_variables()`.
+      shapes: the source's variable name -> shape.
+      get_tensor: name -> array.
+      source: how to name the source in messages (a path).
+      allow_partial: load what matches and log the rest instead of raising.
+      init_from_group0: every parameter group the source lacks is initialised from its `group_0`.
+      targets: the variables to fill (default: all of `model.tf1_variables()`); task models pass their
+        encoder's variables to load an encoder checkpoint (see `initialize_from_checkpoint`).
+
+    Returns:
+      A `LoadReport`. Optimizer state is always ignored, and so are the heads of the original
+      release's models (`cls/*`, `output_weights`, ...) when `targets` contain no head of that name.
+
+    Raises:
+      ValueError: (unless `allow_partial`) a target is missing from the source, a source variable is
+        unused, or shapes differ; the message names a few of them and counts the rest.
+    """
+    targets = dict(model.tf1_variables() if targets is None else targets)
+    ignored = sorted(n for n in shapes if _OPTIMIZER_STATE.search(n)
+                     or (_KNOWN_HEADS.search(n) and n not in targets))
+    loaded, missing, mismatched, from_group0 = [], [], [], []
+    used = set()
+    assignments: list[tuple[tf.Variable, str]] = []
+    for name, variable in targets.items():
+        name_in_source = name
+        if name_in_source not in shapes and init_from_group0 and _GROUP.search(name):
+            name_in_source = _GROUP.sub("/group_0/", name, count=1)
+            if name_in_source in shapes:
+                from_group0.append(name)
+        if name_in_source not in shapes:
+            missing.append(name)
+            continue
+        used.add(name_in_source)
+        if list(shapes[name_in_source]) != variable.shape.as_list():
+            mismatched.append(f"{name}: checkpoint {list(shapes[name_in_source])} vs model {variable.shape.as_list()}")
+            continue
+        assignments.append((variable, name_in_source))
+        loaded.append(name)
+    unused = sorted(n for n in shapes if n not in used and n not in ignored)
+    report = LoadReport(source, loaded, missing, unused, mismatched, ignored, from_group0)
+
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} model weights missing from the checkpoint: {_summarize(missing)}")
+    if unused:
+        problems.append(f"{len(unused)} checkpoint variables the model does not use: {_summarize(unused)}")
+    if mismatched:
+        problems.append(f"{len(mismatched)} shape mismatches (does the model config match the checkpoint?): "
+                        + _summarize(mismatched, 3))
+    if problems and not allow_partial:
+        raise CheckpointMismatchError(f"Cannot load {source}: " + "; ".join(problems)
+                                      + ". Check that the config file (and the task) match this checkpoint.")
+    for variable, name_in_source in assignments:
+        variable.assign(np.asarray(get_tensor(name_in_source)).astype(variable.dtype.as_numpy_dtype))
+    heads = [n for n in ignored if _KNOWN_HEADS.search(n)]
+    if heads:
+        logging.info("Ignored %d head variables of another model in %s (%s).", len(heads), source, _summarize(heads, 3))
+    if from_group0:
+        logging.info("Initialised %d weights from group_0 (init_from_group0).", len(from_group0))
+    for problem in problems:
+        logging.warning("Partial load of %s: %s", source, problem)
+    logging.info("Loaded checkpoint %s", report)
+    return report
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint's variables do not match the model's (missing, unused or differently shaped)."""
+
+
+def load_original_checkpoint(model: HasTF1Variables, path: str, allow_partial: bool = False,
+                             init_from_group0: bool = False) -> LoadReport:
+    """Copies an official-layout checkpoint into `model` (any albert_tf model), strictly.
+
+    Args:
+      model: `AlbertModel`, `AlbertPretrainer`, `AlbertClassifier`, ... (anything with `tf1_variables()`).
+      path: a checkpoint prefix or a release directory (see `resolve_checkpoint_path`).
+      allow_partial: load what matches and log the rest instead of raising.
+      init_from_group0: the original's `--init_from_group0`, as intended: every parameter group of the
+        model that the checkpoint lacks is initialised from the checkpoint's `group_0`.
+
+    Returns:
+      A `LoadReport`. Optimizer state is always ignored; the original's head variables (`cls/*`,
+      `output_weights`, SQuAD heads) are ignored when the model has no head of that name.
+
+    Raises:
+      ValueError: (unless `allow_partial`) a model weight is missing from the checkpoint, a checkpoint
+        variable is unused, or shapes differ; the message names them.
+    """
+    _check_release_config(os.fspath(path), model)
+    prefix = resolve_checkpoint_path(path)
+    reader = open_checkpoint(prefix)
+    return load_variables(model, reader.get_variable_to_shape_map(), lambda n: _read_tensor(reader, prefix, n),
+                          prefix, allow_partial=allow_partial, init_from_group0=init_from_group0)
+
+
+def initialize_from_checkpoint(model: HasTF1Variables, path: str, init_from_group0: bool = False) -> LoadReport:
+    """The one initialisation policy of every task (`--init_checkpoint`).
+
+    - The checkpoint holds every head variable of `model` (a model fine-tuned on this task, or a
+      pretraining checkpoint for the pretrainer): the whole model is loaded strictly.
+    - It holds none of them (a release or pretraining checkpoint for a fine-tuning task, an encoder
+      export): the encoder is loaded strictly and the heads keep their fresh initialisation, which is
+      logged with their names. The original's heads of other tasks in the checkpoint are ignored.
+    - It holds some of them: an error (it is a checkpoint of another task or head size).
+
+    `model` must have `head_variables()` (the task models); a bare encoder is loaded strictly.
+    """
+    _check_release_config(os.fspath(path), model)
+    prefix = resolve_checkpoint_path(path)
+    reader = open_checkpoint(prefix)
+    shapes = reader.get_variable_to_shape_map()
+    heads = model.head_variables() if hasattr(model, "head_variables") else {}
+    present = [n for n in heads if n in shapes]
+    targets = None
+    if heads and not present:
+        targets = {n: v for n, v in model.tf1_variables().items() if n not in heads}
+        logging.info("%s has no %s head: loading the encoder; the head starts from its random initialisation "
+                     "(%s).", prefix, type(model).__name__, _summarize(sorted(heads), 3))
+    elif len(present) != len(heads):
+        absent = sorted(set(heads) - set(present))
+        raise CheckpointMismatchError(
+            f"{prefix} has only part of the {type(model).__name__} head ({_summarize(present, 2)} but not "
+            f"{_summarize(absent, 2)}): it was trained for another task. Start from a pretrained checkpoint.")
+    return load_variables(model, shapes, lambda n: _read_tensor(reader, prefix, n), prefix,
+                          init_from_group0=init_from_group0, targets=targets)
+
+
+def has_variables(path: str, names: Iterable[str]) -> bool:
+    """Whether the checkpoint at `path` (prefix or directory) holds every one of `names`."""
+    shapes = open_checkpoint(resolve_checkpoint_path(path)).get_variable_to_shape_map()
+    return all(n in shapes for n in names)
+
+
+def save_original_checkpoint(model: HasTF1Variables, prefix: str, global_step: int | None = None) -> str:
+    """Writes `model`'s weights with the official names and shapes (TF1 layout).
+
+    Writes `prefix[-<step>].index` and `.data-00000-of-00001` (plus an int64 `global_step` variable when
+    `global_step` is given) and a `checkpoint` file in that directory. Returns the prefix written.
+    """
+    prefix = os.fspath(prefix)
+    if global_step is not None:
+        prefix = f"{prefix}-{int(global_step)}"
+    directory = os.path.dirname(prefix) or "."
+    tf.io.gfile.makedirs(directory)
+    variables = model.tf1_variables()
+    names = sorted(variables)
+    tensors = [tf.convert_to_tensor(variables[n].read_value()) for n in names]
+    if global_step is not None:
+        names.append("global_step")
+        tensors.append(tf.constant(int(global_step), tf.int64))
+    with tf.device("CPU:0"):
+        tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
+                          tensors=tensors)
+    write_checkpoint_state(directory, os.path.basename(prefix))
+    logging.info("Saved %d variables in the official layout to %s", len(names), prefix)
+    return prefix
+
+
+def read_original_checkpoint(path: str) -> dict[str, np.ndarray]:
+    """All variables of an official-layout checkpoint as numpy arrays (for inspection and tests)."""
+    prefix = resolve_checkpoint_path(path)
+    reader = open_checkpoint(prefix)
+    return {name: _read_tensor(reader, prefix, name) for name in reader.get_variable_to_shape_map()}
+
+
+_STEP_INDEX = re.compile(r"model\.ckpt-(\d+)\.index$")
+
+
+def step_checkpoints(directory: str) -> list[tuple[int, str]]:
+    """The `model.ckpt-<step>` prefixes in `directory` as (step, prefix) pairs, in step order.
+
+    `model.ckpt-best` and other names are not included.
+    """
+    found = []
+    for path in tf.io.gfile.glob(os.path.join(directory, "model.ckpt-*.index")):
+        match = _STEP_INDEX.search(path)
+        if match:
+            found.append((int(match.group(1)), path[: -len(".index")]))
+    return sorted(found)
+
+
+def prune_checkpoints(directory: str, keep: int) -> None:
+    """Deletes all but the newest `keep` `model.ckpt-<step>` checkpoints (never `model.ckpt-best`).
+
+    `keep <= 0` keeps everything (as `keep_checkpoint_max=0` did for the original's RunConfig).
+    """
+    steps = step_checkpoints(directory)
+    doomed = steps[:-keep] if keep > 0 else []
+    for _, prefix in doomed:
+        for path in tf.io.gfile.glob(prefix + ".*"):
+            tf.io.gfile.remove(path)
+    if doomed and steps[-1:]:
+        write_checkpoint_state(directory, os.path.basename(steps[-1][1]))
+
+
+def write_checkpoint_state(directory: str, latest: str) -> None:
+    """Writes `directory/checkpoint` naming `latest` and every `model.ckpt-<step>` there, with paths
+    relative to `directory`, so `tf.train.latest_checkpoint` and the original's tools find them wherever
+    the directory is (TF's own writer produces wrong relative paths for a relative directory)."""
+    names = [os.path.basename(p) for _, p in step_checkpoints(directory)]
+    if latest not in names:
+        names.append(latest)
+    lines = [f'model_checkpoint_path: "{latest}"'] + [f'all_model_checkpoint_paths: "{n}"' for n in names]
+    temp = os.path.join(directory, ".checkpoint.tmp")
+    with tf.io.gfile.GFile(temp, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    tf.io.gfile.rename(temp, os.path.join(directory, "checkpoint"), overwrite=True)

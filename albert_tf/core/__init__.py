@@ -1,0 +1,1 @@
+"""The task layer: `Task` interface, trainer, driver, best-checkpoint tracking, strategies, flags."""

@@ -1,0 +1,103 @@
+"""Building blocks shared by the ALBERT layers: the original's GELU, activations, initialiser, the TF1
+LayerNorm, optional dropout, and the helpers that name a layer's weights with official TF1 names.
+
+Every layer of `albert_tf.modeling` keeps its weights in the layout of the official TF1 checkpoints
+(2-D Q/K/V kernels [H, N*D], `output_weights` stored [num_classes, H]), so loading a checkpoint is a
+plain copy and `tf1_variables()` names each weight with its official variable name.
+
+Shapes: B batch, S sequence length, E embedding size, H hidden size, N heads, D = H/N head size,
+I intermediate size, V vocabulary size, P masked positions.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import tensorflow as tf
+import tf_keras as keras
+
+# The original masks padded keys by adding this constant (not -inf) to the attention scores.
+ATTENTION_MASK_ADDER = -10000.0
+# TF1 `contrib.layers.layer_norm` hard-codes this variance epsilon for float32.
+LAYER_NORM_EPSILON = 1e-12
+
+
+def gelu(x: tf.Tensor) -> tf.Tensor:
+    """GELU with the tanh approximation, written in the same operation order as the original."""
+    cdf = 0.5 * (1.0 + tf.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * tf.pow(x, 3))))
+    return x * cdf
+
+
+def get_activation(name: str | None | Callable) -> Callable | None:
+    """Maps an activation name to a function like the original `get_activation` (None = linear).
+
+    `gelu`/`gelu_new` are the tanh approximation; `gelu_exact` is the erf form (not used by any release).
+    """
+    if name is None or callable(name):
+        return name
+    key = name.lower()
+    table: dict[str, Callable | None] = {
+        "": None, "linear": None, "relu": tf.nn.relu, "gelu": gelu, "gelu_new": gelu, "tanh": tf.tanh,
+        "gelu_exact": lambda x: tf.nn.gelu(x, approximate=False), "swish": tf.nn.silu, "silu": tf.nn.silu,
+    }
+    if key not in table:
+        raise ValueError(f"Unsupported activation {name!r}; supported: {', '.join(k for k in table if k)}.")
+    return table[key]
+
+
+def truncated_normal(stddev: float) -> keras.initializers.Initializer:
+    """The original initialiser: truncated at two standard deviations."""
+    return keras.initializers.TruncatedNormal(stddev=stddev)
+
+
+class LayerNorm(keras.layers.Layer):
+    """Layer normalisation over the last axis with TF1 contrib semantics.
+
+    Uses the biased variance and `tf.nn.batch_normalization` with epsilon 1e-12, which is what
+    `contrib.layers.layer_norm` computes; Keras' own layer may switch to a fused kernel that clamps
+    epsilon to 1e-5. Under mixed precision the statistics are computed in float32.
+    Input and output: [..., C]. Weights: `gamma` [C] (ones), `beta` [C] (zeros).
+    """
+
+    def __init__(self, epsilon: float = LAYER_NORM_EPSILON, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        width = input_shape[-1]
+        self.beta = self.add_weight("beta", shape=[width], initializer="zeros")
+        self.gamma = self.add_weight("gamma", shape=[width], initializer="ones")
+        super().build(input_shape)
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        dtype = x.dtype
+        x = tf.cast(x, tf.float32)
+        mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+        y = tf.nn.batch_normalization(x, mean, variance, offset=tf.cast(self.beta, tf.float32),
+                                      scale=tf.cast(self.gamma, tf.float32), variance_epsilon=self.epsilon)
+        return tf.cast(y, dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+def optional_dropout(rate: float) -> keras.layers.Layer | None:
+    # The original's dropout() is a no-op for probability 0, so no layer is created then.
+    return keras.layers.Dropout(rate) if rate and rate > 0 else None
+
+
+def apply_dropout(layer: keras.layers.Layer | None, x: tf.Tensor, training) -> tf.Tensor:
+    return layer(x, training=training) if layer is not None else x
+
+
+def layer_norm_variables(scope: str, layer: LayerNorm) -> dict[str, tf.Variable]:
+    """`{scope}/beta`, `{scope}/gamma` of a `LayerNorm`."""
+    return {f"{scope}/beta": layer.beta, f"{scope}/gamma": layer.gamma}
+
+
+def dense_variables(scope: str, layer: keras.layers.Dense) -> dict[str, tf.Variable]:
+    """`{scope}/kernel` (and `{scope}/bias` when it has one) of a Dense layer."""
+    out = {f"{scope}/kernel": layer.kernel}
+    if layer.use_bias:
+        out[f"{scope}/bias"] = layer.bias
+    return out

@@ -1,0 +1,1 @@
+"""Tasks on the one driver: pretraining, GLUE, SQuAD, RACE."""
