@@ -13,7 +13,7 @@ import math
 
 from absl import app, flags
 
-from albert_tf.classifier import export_checkpoint
+from albert_tf.tasks.glue import export_checkpoint
 
 flags.DEFINE_string("task_name", None, "The task the model was fine-tuned on (decides labels and outputs).")
 flags.DEFINE_string("albert_config_file", None, "The albert_config.json of the model.")
