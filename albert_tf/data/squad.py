@@ -668,12 +668,24 @@ def load_eval_features(path: str) -> EvalSideInfo:
 
 @dataclasses.dataclass(frozen=True)
 class WriteSummary:
-    """What `write_squad_features` wrote: counts and the side file (None when training)."""
+    """What `write_squad_features` wrote: counts, the ids of the questions that got no feature (their
+    paragraph or answer could not be aligned with the pieces) and the side file (None when training)."""
     num_examples: int
     num_features: int
     num_skipped_examples: int
     num_impossible_features: int
     side_info_file: str | None
+    skipped_qas_ids: tuple[str, ...] = ()
+
+    def skipped_message(self, input_file: str) -> str | None:
+        """One line reporting the skipped questions (None when there are none)."""
+        if not self.num_skipped_examples:
+            return None
+        ids = ", ".join(repr(q) for q in self.skipped_qas_ids[:5])
+        more = ", ..." if self.num_skipped_examples > 5 else ""
+        return (f"{input_file}: {self.num_skipped_examples} of {self.num_examples} questions got no feature because "
+                f"their context or answer could not be aligned with the SentencePiece pieces ({ids}{more}); "
+                "training skips them, evaluation scores them as unanswered.")
 
 
 def write_squad_features(examples: Sequence[SquadExample], tokenizer: Any, output_file: str,
@@ -712,9 +724,14 @@ def write_squad_features(examples: Sequence[SquadExample], tokenizer: Any, outpu
         text = json.dumps(_side_info_json(examples, infos, all_settings), ensure_ascii=False)
         with tf.io.gfile.GFile(side_file, "w") as f:
             f.write(text)
-    return WriteSummary(num_examples=len(examples), num_features=num_features,
-                        num_skipped_examples=len(examples) - len(used_examples),
-                        num_impossible_features=impossible, side_info_file=side_file)
+    skipped = tuple(e.qas_id for i, e in enumerate(examples) if i not in used_examples)
+    summary = WriteSummary(num_examples=len(examples), num_features=num_features,
+                           num_skipped_examples=len(skipped), num_impossible_features=impossible,
+                           side_info_file=side_file, skipped_qas_ids=skipped)
+    message = summary.skipped_message(str((settings or {}).get("input_file", output_file)))
+    if message:
+        logging.warning(message)
+    return summary
 
 
 def _log_feature(feature: SquadFeature, example: SquadExample, tokenizer: Any,
@@ -744,6 +761,28 @@ def squad_feature_spec(seq_length: int, is_training: bool) -> dict[str, tf.io.Fi
         for name in ("start_positions", "end_positions", "is_impossible"):
             spec[name] = tf.io.FixedLenFeature([], tf.int64)
     return spec
+
+
+def check_feature_file(path: str, max_seq_length: int, is_training: bool) -> None:
+    """Refuses an existing SQuAD feature file that does not fit the run: written with another
+    ``max_seq_length``, eval features given for training, or not SQuAD features at all.
+
+    Raises:
+      SquadDataError: naming the file, what it holds and the fix.
+    """
+    fix = "Delete it to have it rebuilt, or pass the feature file written for these settings."
+    first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+    if first is None:
+        raise SquadDataError(f"SQuAD feature file {path} is empty. {fix}")
+    feature = tf.train.Example.FromString(first.numpy()).features.feature
+    missing = [k for k in squad_feature_spec(max_seq_length, is_training) if k not in feature]
+    if missing:
+        kind = "training" if is_training else "SQuAD"
+        raise SquadDataError(f"{path} holds no {kind} features (no {', '.join(missing)}). {fix}")
+    length = len(feature["input_ids"].int64_list.value)
+    if length != max_seq_length:
+        raise SquadDataError(f"{path} was written with max_seq_length={length}, but --max_seq_length="
+                             f"{max_seq_length}. {fix}")
 
 
 def squad_dataset(path: str | Sequence[str], seq_length: int, batch_size: int, is_training: bool,

@@ -18,7 +18,7 @@ import tf_keras as keras
 
 from albert_tf.configs import AlbertConfig
 from albert_tf.modeling.encoder import ENCODER_INPUTS, AlbertModel, as_inputs, dummy_inputs
-from albert_tf.modeling.heads import ClassificationHead, MaskedLMHead
+from albert_tf.modeling.heads import ClassificationHead, MaskedLMHead, SquadV2Head
 
 
 def encoder_tf1_variables(encoder: keras.layers.Layer) -> dict[str, tf.Variable]:
@@ -237,3 +237,52 @@ class AlbertMultipleChoice(AlbertTaskModel):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "num_choices": self.num_choices, "dropout_rate": self.dropout_rate}
+
+
+@keras.saving.register_keras_serializable(package="albert_tf")
+class AlbertSquadV2(AlbertTaskModel):
+    """Extractive QA with the SQuAD v2.0 head of the original (`squad_utils.create_v2_model`): span
+    start/end log-probs with beam search at inference and an answerability logit; see `SquadV2Head`
+    for the computation. Its weights are at the root scope (`start_logits/*`, `end_logits/*`,
+    `answer_class/*`); the encoder keeps `bert/pooler/*` as fine-tuned v2 checkpoints do.
+
+    Inputs: the encoder inputs plus `p_mask` [B,S] (1 where no answer may start or end) and, in
+    training, `start_positions` [B] (the end logits are conditioned on the gold start).
+    Returns the encoder's dict plus, in training, `start_log_probs`, `end_log_probs` [B,S] and
+    `cls_logits` [B]; otherwise `start_top_log_probs`, `start_top_index` [B,k], `end_top_log_probs`,
+    `end_top_index` [B,k*k'] and `cls_logits` [B] (float32 values, int32 indices; the sequence length
+    must be at least k and k').
+
+    Args:
+      config, encoder, recompute_grad: as for `AlbertClassifier`.
+      start_n_top: k (`--start_n_top`, 5).
+      end_n_top: k' (`--end_n_top`, 5).
+      dropout_rate: dropout in the answerability branch in training (`--dropout_prob`, 0.1).
+    """
+
+    def __init__(self, config: Optional[AlbertConfig], encoder: Optional[keras.layers.Layer] = None,
+                 recompute_grad: bool = False, start_n_top: int = 5, end_n_top: int = 5,
+                 dropout_rate: float = 0.1, name: str = "albert_squad_v2", **kwargs):
+        super().__init__(config, encoder, recompute_grad, name=name, **kwargs)
+        self.start_n_top = start_n_top
+        self.end_n_top = end_n_top
+        self.dropout_rate = dropout_rate
+        self.squad = SquadV2Head(start_n_top, end_n_top, dropout_rate, self.initializer_range, name="squad_v2")
+        self.heads = [self.squad]
+        ids = tf.zeros([1, max(start_n_top, end_n_top, 2)], tf.int32)
+        self({"input_word_ids": ids, "input_mask": tf.ones_like(ids), "input_type_ids": ids, "p_mask": ids},
+             training=False)
+
+    def call(self, inputs, training=None) -> dict[str, Any]:
+        inputs = as_inputs(inputs)
+        if inputs.get("p_mask") is None:
+            raise KeyError("AlbertSquadV2 needs a `p_mask` input [B,S] (1 where no answer may be), as written "
+                           "by the SQuAD feature writer.")
+        outputs = self.encode(inputs, training)
+        outputs.update(self.squad(outputs["sequence_output"], inputs["p_mask"], inputs.get("start_positions"),
+                                  training=training))
+        return outputs
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "start_n_top": self.start_n_top, "end_n_top": self.end_n_top,
+                "dropout_rate": self.dropout_rate}

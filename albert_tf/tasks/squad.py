@@ -1,0 +1,338 @@
+"""SQuAD v1.1 / v2.0 fine-tuning (the original `run_squad_v1.py` / `run_squad_v2.py`) as a `Task` of the
+one driver.
+
+What the task adds to the driver (`albert_tf.core.driver`):
+- **features**: `--train_feature_file` / `--predict_feature_file` are used as they are when they exist
+  (checked against `--max_seq_length`), else built (`albert_tf.data.squad`): training questions are
+  shuffled with `random.Random(12345)` before conversion, as the original; the predict features get
+  their post-processing side file `F.features.json` (the original's `--predict_feature_left_file`
+  pickle is not used). Defaults: `<output_dir>/train.tf_record`, `<output_dir>/predict.tf_record`;
+- **schedule**: `int(#questions / train_batch_size * num_train_epochs)` steps (questions, not
+  features, as the original), `int(steps * warmup_proportion)` warmup;
+- **model**: v1.1 `AlbertQuestionAnswering` (`cls/squad/output_{weights,bias}`), v2.0 `AlbertSquadV2`
+  (`start_logits/*`, `end_logits/*`, `answer_class/*`); **loss** v1.1 `(CE_start + CE_end) / 2`, v2.0
+  `0.5 (CE_start + CE_end) + 0.5 sigmoid-CE(is_impossible)`;
+- **evaluation** of every checkpoint on `--predict_file` (it needs gold answers): post-processing
+  (`albert_tf.squad_postprocess`) writes `predictions.json`, `nbest_predictions.json` (and v2.0
+  `null_odds.json`) in `output_dir` and the official scores select `model.ckpt-best` by `f1`. v2.0 tunes
+  the null threshold on the same file, as the original (`null_score_diff_threshold` in the results);
+  `--null_score_diff_threshold` applies a given one instead;
+- **predict**: the same files for `--predict_file` plus `raw_results.npz` (`squad_postprocess`'s raw
+  outputs, in feature order); scores when the file has answers (v2.0 then tunes the threshold unless
+  one is given; without answers and threshold v2.0 answers the best non-null text).
+
+Deviations from the original: v1.1 predict-only works (the original crashed); evaluation runs
+alongside training or after it (`--do_eval`), not as a polling loop of `--do_predict`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import random
+from typing import Any, Optional
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+from absl import logging
+
+from albert_tf import squad_postprocess
+from albert_tf.configs import AlbertConfig
+from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task
+from albert_tf.data import squad
+from albert_tf.modeling.models import AlbertQuestionAnswering, AlbertSquadV2
+from albert_tf.squad_eval import V1, V2, VERSIONS
+from albert_tf.tokenization import FullTokenizer
+
+RAW_RESULTS_FILE = "raw_results.npz"
+SHUFFLE_SEED = 12345
+
+
+@dataclasses.dataclass(kw_only=True)
+class SquadRun(RunSettings):
+    """Everything `run_squad.py` needs; names and defaults are the original flags'.
+
+    `squad_version` selects v1.1 (`run_squad_v1.py`) or v2.0 (`run_squad_v2.py`); `null_score_diff_threshold`
+    (v2.0, None: tune on the predict file as the original) is an addition. `use_einsum` is kept for the
+    export (the original turned it off for TFLite); `predict_feature_left_file` is accepted and unused.
+    """
+
+    train_file: Optional[str] = None
+    predict_file: Optional[str] = None
+    train_feature_file: Optional[str] = None
+    predict_feature_file: Optional[str] = None
+    predict_feature_left_file: Optional[str] = None
+    albert_config_file: Optional[str] = None
+    spm_model_file: Optional[str] = None
+    vocab_file: Optional[str] = None
+    do_lower_case: bool = True
+    max_seq_length: int = 384
+    doc_stride: int = 128
+    max_query_length: int = 64
+    num_train_epochs: float = 3.0
+    warmup_proportion: float = 0.1
+    n_best_size: int = 20
+    max_answer_length: int = 30
+    start_n_top: int = 5
+    end_n_top: int = 5
+    dropout_prob: float = 0.1
+    use_einsum: bool = True
+    squad_version: str = V1
+    null_score_diff_threshold: Optional[float] = None
+    train_batch_size: int = 32
+    predict_batch_size: int = 8
+    learning_rate: float = 5e-5
+    save_checkpoints_steps: int = 1000
+
+
+def span_cross_entropy(log_probs: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
+    """The original `compute_loss`: mean over the batch of `-log_probs[b, positions[b]]` (one-hot sum).
+    log_probs [B,S] float32, positions [B] int -> scalar."""
+    one_hot = tf.one_hot(tf.reshape(positions, [-1]), depth=tf.shape(log_probs)[-1], dtype=tf.float32)
+    return -tf.reduce_mean(tf.reduce_sum(one_hot * log_probs, axis=-1))
+
+
+class SquadTask(Task):
+    """SQuAD v1.1 or v2.0 (see the module docstring)."""
+
+    name = "squad"
+    metric_key = "f1"
+
+    def __init__(self, settings: SquadRun):
+        super().__init__(settings)
+        self.settings: SquadRun = settings
+        self.name = f"squad_{settings.squad_version}"
+        self._config: Optional[AlbertConfig] = None
+        self._tokenizer: Optional[FullTokenizer] = None
+        self._num_train_examples: Optional[int] = None
+        self._predict_side: Optional[squad.EvalSideInfo] = None
+        self._predict_json: Any = None
+
+    # ---------------------------------------------------------------------------------- settings
+    @property
+    def is_v2(self) -> bool:
+        return self.settings.squad_version == V2
+
+    @property
+    def config(self) -> Optional[AlbertConfig]:
+        if self._config is None and self.settings.albert_config_file:
+            self._config = AlbertConfig.from_json_file(self.settings.albert_config_file)
+        return self._config
+
+    @property
+    def tokenizer(self) -> FullTokenizer:
+        if self._tokenizer is None:
+            s = self.settings
+            self._tokenizer = FullTokenizer(vocab_file=s.vocab_file, do_lower_case=s.do_lower_case,
+                                            spm_model_file=s.spm_model_file)
+        return self._tokenizer
+
+    @property
+    def train_feature_file(self) -> str:
+        return self.settings.train_feature_file or os.path.join(self.settings.output_dir, "train.tf_record")
+
+    @property
+    def predict_feature_file(self) -> str:
+        return self.settings.predict_feature_file or os.path.join(self.settings.output_dir, "predict.tf_record")
+
+    def validate(self) -> None:
+        s = self.settings
+        if s.squad_version not in VERSIONS:
+            raise ValueError(f"--squad_version={s.squad_version!r}: use {V1} or {V2}.")
+        if not (s.albert_config_file or s.albert_hub_module_handle):
+            raise ValueError("--albert_config_file is required (the albert_config.json of the model), unless "
+                             "--albert_hub_module_handle gives the encoder.")
+        needs_text = s.do_train or s.do_eval or s.do_predict
+        if needs_text and not s.spm_model_file:
+            raise ValueError("--spm_model_file is required: SQuAD features use the SentencePiece model "
+                             "(e.g. 30k-clean.model), as in the original.")
+        if s.do_train and not s.train_file:
+            raise ValueError("--do_train needs --train_file (the SQuAD training JSON, e.g. train-v1.1.json).")
+        if (s.do_eval or s.do_predict) and not s.predict_file:
+            raise ValueError("--do_eval/--do_predict need --predict_file (the SQuAD JSON to answer, e.g. "
+                             "dev-v1.1.json).")
+        for flag in ("spm_model_file", "albert_config_file", "train_file", "predict_file"):
+            path = getattr(s, flag)
+            if path and (flag != "train_file" or s.do_train) and not tf.io.gfile.exists(path):
+                raise FileNotFoundError(f"--{flag}={path} not found.")
+        if self.config is not None and s.max_seq_length > self.config.max_position_embeddings:
+            raise ValueError(f"--max_seq_length={s.max_seq_length} exceeds max_position_embeddings="
+                             f"{self.config.max_position_embeddings} of {s.albert_config_file}; use a smaller "
+                             "--max_seq_length.")
+        if s.max_seq_length <= s.max_query_length + 3:
+            raise ValueError(f"--max_seq_length={s.max_seq_length} must exceed --max_query_length="
+                             f"{s.max_query_length} + 3, so that every window holds context pieces.")
+        for flag in ("doc_stride", "max_query_length", "n_best_size", "max_answer_length", "start_n_top",
+                     "end_n_top"):
+            if getattr(s, flag) < 1:
+                raise ValueError(f"--{flag} must be >= 1, got {getattr(s, flag)}.")
+        if self.is_v2 and max(s.start_n_top, s.end_n_top) > s.max_seq_length:
+            raise ValueError(f"--start_n_top={s.start_n_top} / --end_n_top={s.end_n_top} exceed --max_seq_length="
+                             f"{s.max_seq_length}.")
+        if not self.is_v2 and s.null_score_diff_threshold is not None:
+            raise ValueError(f"--null_score_diff_threshold applies to SQuAD {V2} only; drop it or pass "
+                             f"--squad_version={V2}.")
+        if s.do_train:
+            if s.num_train_epochs <= 0:
+                raise ValueError(f"--num_train_epochs must be > 0, got {s.num_train_epochs}.")
+            squad.resolve_version(s.train_file, s.squad_version)
+        if s.do_eval or s.do_predict:
+            squad.resolve_version(s.predict_file, s.squad_version)
+        if s.do_eval and not squad_postprocess.has_gold_answers(self.predict_json):
+            raise ValueError(f"--do_eval: --predict_file={s.predict_file} has no gold answers to score against "
+                             "(a test file?); evaluate on a dev file or drop --do_eval.")
+        if s.predict_feature_left_file:
+            logging.info("--predict_feature_left_file is not used: the post-processing side information lives "
+                         "next to the predict features (%s).", squad.eval_features_path(self.predict_feature_file))
+
+    def num_train_steps(self) -> int:
+        s = self.settings
+        if self._num_train_examples is None:
+            self._num_train_examples = len(squad.read_squad_examples(s.train_file, is_training=True))
+        return int(self._num_train_examples / s.train_batch_size * s.num_train_epochs)
+
+    def num_warmup_steps(self) -> int:
+        return int(self.num_train_steps() * self.settings.warmup_proportion)
+
+    # ---------------------------------------------------------------------------------- model
+    def build_model(self, encoder: Optional[keras.layers.Layer] = None) -> keras.Model:
+        s = self.settings
+        if self.is_v2:
+            return AlbertSquadV2(self.config, encoder=encoder, recompute_grad=s.recompute_grad,
+                                 start_n_top=s.start_n_top, end_n_top=s.end_n_top, dropout_rate=s.dropout_prob)
+        return AlbertQuestionAnswering(self.config, encoder=encoder, recompute_grad=s.recompute_grad)
+
+    # ---------------------------------------------------------------------------------- features
+    def _write_features(self, input_file: str, output_file: str, is_training: bool) -> None:
+        s = self.settings
+        examples = squad.read_squad_examples(input_file, is_training)
+        if is_training:
+            random.Random(SHUFFLE_SEED).shuffle(examples)
+        summary = squad.write_squad_features(
+            examples, self.tokenizer, output_file, s.max_seq_length, s.doc_stride, s.max_query_length,
+            is_training=is_training, do_lower_case=s.do_lower_case,
+            settings={"input_file": input_file, "squad_version": s.squad_version})
+        logging.info("Wrote %d features of %d questions of %s to %s.", summary.num_features, summary.num_examples,
+                     input_file, output_file)
+
+    def train_features(self) -> str:
+        """`train_feature_file`, built from `train_file` when missing."""
+        path = self.train_feature_file
+        if tf.io.gfile.exists(path):
+            squad.check_feature_file(path, self.settings.max_seq_length, is_training=True)
+            logging.info("Using the training features %s", path)
+        else:
+            self._write_features(self.settings.train_file, path, is_training=True)
+        return path
+
+    @property
+    def predict_json(self) -> Any:
+        """The article list of `predict_file` (read once)."""
+        if self._predict_json is None:
+            self._predict_json = squad.load_squad_json(self.settings.predict_file)
+        return self._predict_json
+
+    def predict_features(self) -> tuple[str, squad.EvalSideInfo]:
+        """`predict_feature_file` (built from `predict_file` when missing) and its side information,
+        checked to belong to `predict_file`."""
+        s = self.settings
+        path = self.predict_feature_file
+        if self._predict_side is not None:
+            return path, self._predict_side
+        side_path = squad.eval_features_path(path)
+        if tf.io.gfile.exists(path):
+            squad.check_feature_file(path, s.max_seq_length, is_training=False)
+            if not tf.io.gfile.exists(side_path):
+                raise FileNotFoundError(f"{path} exists but its post-processing side file {side_path} does not: "
+                                        "delete the feature file to have both rebuilt.")
+            logging.info("Using the predict features %s", path)
+        else:
+            self._write_features(s.predict_file, path, is_training=False)
+        side = squad.load_eval_features(side_path)
+        question_ids = [e.qas_id for e in squad.read_squad_examples(s.predict_file, is_training=False)]
+        squad_postprocess.check_predict_file(side, question_ids, s.predict_file, path)
+        for key in ("doc_stride", "max_query_length", "do_lower_case"):
+            if key in side.settings and side.settings[key] != getattr(s, key):
+                logging.warning("%s was written with %s=%s (this run: %s); using it as it is.", path, key,
+                                side.settings[key], getattr(s, key))
+        self._predict_side = side
+        return path, side
+
+    def _predict_dataset(self, path: str) -> tf.data.Dataset:
+        return squad.squad_dataset(path, self.settings.max_seq_length, self.settings.predict_batch_size,
+                                   is_training=False)
+
+    # ---------------------------------------------------------------------------------- training
+    def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+        s = self.settings
+        return squad.squad_dataset(self.train_features(), s.max_seq_length, s.train_batch_size, is_training=True,
+                                   input_context=input_context)
+
+    def loss(self, features: dict, outputs: dict) -> tf.Tensor:
+        if not self.is_v2:
+            start = span_cross_entropy(tf.nn.log_softmax(outputs["start_logits"], axis=-1), features["start_positions"])
+            end = span_cross_entropy(tf.nn.log_softmax(outputs["end_logits"], axis=-1), features["end_positions"])
+            return (start + end) / 2.0
+        span = (span_cross_entropy(outputs["start_log_probs"], features["start_positions"])
+                + span_cross_entropy(outputs["end_log_probs"], features["end_positions"])) * 0.5
+        labels = tf.cast(tf.reshape(features["is_impossible"], [-1]), tf.float32)
+        answerable = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels,
+                                                                            logits=outputs["cls_logits"]))
+        return span + answerable * 0.5
+
+    # ---------------------------------------------------------------------------------- evaluation
+    def raw_outputs(self, features: dict, outputs: dict) -> dict[str, tf.Tensor]:
+        """The raw results of a batch (`squad_postprocess.RAW_RESULT_KEYS`), one row per feature."""
+        out = {"unique_ids": features["unique_ids"]}
+        out.update({k: outputs[k] for k in squad_postprocess.RAW_RESULT_KEYS[self.settings.squad_version][1:]})
+        return out
+
+    def eval_sets(self) -> list[EvalSet]:
+        path, side = self.predict_features()
+        return [EvalSet("", self._predict_dataset(path), context=side)]
+
+    def validation_outputs(self, features: dict, outputs: dict) -> dict[str, tf.Tensor]:
+        return self.raw_outputs(features, outputs)
+
+    def _postprocess(self, raw: dict[str, np.ndarray]) -> Optional[dict[str, Any]]:
+        """Writes the prediction files in `output_dir` and scores them when the predict file has answers."""
+        s = self.settings
+        _, side = self.predict_features()
+        scorable = squad_postprocess.has_gold_answers(self.predict_json)
+        tune = self.is_v2 and s.null_score_diff_threshold is None and scorable
+        return squad_postprocess.postprocess_and_write(
+            side, raw, s.squad_version, s.output_dir, self.predict_json if scorable else None, s.n_best_size,
+            s.max_answer_length, s.null_score_diff_threshold, tune_null_threshold=tune)
+
+    def reduce_validation(self, collected: dict[str, dict[str, np.ndarray]], step: int) -> dict[str, Any]:
+        return self._postprocess(collected[""])
+
+    # ---------------------------------------------------------------------------------- predict, export
+    def predict(self, model: keras.Model, runner: Predictor) -> dict[str, Any]:
+        """Predicts `predict_feature_file`, writes `raw_results.npz` and the prediction files. Returns
+        {"raw_results": path, "eval": the scores, or None when the predict file has no answers}."""
+        s = self.settings
+        path, side = self.predict_features()
+        logging.info("***** Predicting %d features of %d questions of %s (batch %d) *****", len(side.features),
+                     len(side.examples), s.predict_file, s.predict_batch_size)
+        raw = runner.predict(self._predict_dataset(path), self.raw_outputs)
+        raw_path = squad_postprocess.save_raw_results(os.path.join(s.output_dir, RAW_RESULTS_FILE), raw)
+        result = self._postprocess(raw)
+        if result is not None:
+            logging.info("Predictions on %s: %s", s.predict_file, result)
+        return {"raw_results": raw_path, "eval": result}
+
+    def export(self, model: keras.Model, export_dir: str) -> dict[str, str]:
+        """SavedModels (and the v1.1 TFLite model) from `albert_tf.export.squad.export_squad`."""
+        try:
+            exporter = importlib.import_module("albert_tf.export.squad")
+        except ModuleNotFoundError:
+            exporter = None
+        if exporter is None or not hasattr(exporter, "export_squad"):
+            raise NotImplementedError("SQuAD export (--export_dir) needs albert_tf.export.squad.export_squad, which "
+                                      "this version does not have; run without --export_dir.")
+        s = self.settings
+        return exporter.export_squad(model, export_dir, squad_version=s.squad_version,
+                                     max_seq_length=s.max_seq_length, spm_model_file=s.spm_model_file,
+                                     do_lower_case=s.do_lower_case, use_einsum=s.use_einsum)
