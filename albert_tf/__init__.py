@@ -18,6 +18,7 @@ _EXPORTS = {
     "AlbertMultipleChoice": "albert_tf.modeling",
     "load_original_checkpoint": "albert_tf.checkpoints", "save_original_checkpoint": "albert_tf.checkpoints",
     "LoadReport": "albert_tf.checkpoints",
+    "from_hub": "albert_tf.checkpoints.hub", "export_encoder": "albert_tf.export.tfhub",
 }
 _SUBMODULES = ("tokenization", "preprocessing", "checkpoints", "configs", "modeling", "metrics", "optimization",
                "core", "tasks", "data", "export")

@@ -316,6 +316,16 @@ class FullTokenizer:
         return cls._from_directory(os.path.join(os.fspath(directory), "assets"), do_lower_case)
 
     @classmethod
+    def from_hub_module(cls, hub_module: PathLike, use_spm: bool = True) -> "FullTokenizer":
+        """The original ``from_hub_module``: the tokenizer named by a TF-Hub module's
+        ``tokenization_info`` (``vocab_file``, the SentencePiece model for ALBERT, and ``do_lower_case``,
+        kept as ``.do_lower_case``). Works for TF1 Hub modules and TF2 SavedModels, local or by URL;
+        see ``albert_tf.checkpoints.hub.hub_tokenizer``."""
+        from albert_tf.checkpoints.hub import hub_tokenizer  # local: hub imports this module
+
+        return hub_tokenizer(hub_module, use_spm=use_spm)
+
+    @classmethod
     def _from_directory(cls, directory: str, do_lower_case: bool) -> "FullTokenizer":
         if not tf.io.gfile.isdir(directory):
             raise FileNotFoundError(f"Directory not found: {directory!r}.")
