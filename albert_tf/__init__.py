@@ -18,6 +18,8 @@ _EXPORTS = {
     "AlbertMultipleChoice": "albert_tf.modeling",
     "load_original_checkpoint": "albert_tf.checkpoints", "save_original_checkpoint": "albert_tf.checkpoints",
     "LoadReport": "albert_tf.checkpoints",
+    "from_transformers": "albert_tf.checkpoints.transformers",
+    "save_transformers": "albert_tf.checkpoints.transformers",
     "from_hub": "albert_tf.checkpoints.hub", "export_encoder": "albert_tf.export.tfhub",
 }
 _SUBMODULES = ("tokenization", "preprocessing", "checkpoints", "configs", "modeling", "metrics", "optimization",

@@ -326,6 +326,50 @@ class FullTokenizer:
         return hub_tokenizer(hub_module, use_spm=use_spm)
 
     @classmethod
+    def from_transformers(cls, directory: PathLike) -> "FullTokenizer":
+        """Tokenizer of a Hugging Face model directory: ``spiece.model`` (``AlbertTokenizer``), else
+        ``vocab.txt`` (WordPiece), with the options of its ``tokenizer_config.json``.
+
+        Sets ``do_lower_case``, ``remove_space`` and ``keep_accents`` from that file (Hugging Face's
+        defaults when absent: True, True, False); callers pass ``lower=tokenizer.do_lower_case`` to
+        :func:`preprocess_text` as for a release. Known differences: Hugging Face's slow tokenizer also
+        rewrites `````` and ``''`` to ``"`` before SentencePiece, which the original does not (albert-tf
+        keeps the original's behaviour); and :func:`preprocess_text` always collapses whitespace and
+        strips accents, so ``remove_space=False`` or ``keep_accents=True`` are logged as differences.
+
+        Raises:
+          FileNotFoundError: the directory has neither file.
+        """
+        import json
+
+        from absl import logging
+
+        directory = os.fspath(directory)
+        spm_path = os.path.join(directory, "spiece.model")
+        vocab_path = os.path.join(directory, _WORDPIECE_VOCAB)
+        config_path = os.path.join(directory, "tokenizer_config.json")
+        options = {}
+        if tf.io.gfile.exists(config_path):
+            with tf.io.gfile.GFile(config_path) as f:
+                options = json.load(f)
+        do_lower_case = bool(options.get("do_lower_case", True))
+        if tf.io.gfile.exists(spm_path):
+            tokenizer = cls(do_lower_case=do_lower_case, spm_model_file=spm_path)
+        elif tf.io.gfile.exists(vocab_path):
+            tokenizer = cls(vocab_file=vocab_path, do_lower_case=do_lower_case)
+        else:
+            raise FileNotFoundError(f"No spiece.model or {_WORDPIECE_VOCAB} in the Hugging Face directory "
+                                    f"{directory!r}.")
+        tokenizer.remove_space = bool(options.get("remove_space", True))
+        tokenizer.keep_accents = bool(options.get("keep_accents", False))
+        if tokenizer.sp_model is not None and (not tokenizer.remove_space or tokenizer.keep_accents):
+            logging.warning("%s asks for remove_space=%s, keep_accents=%s; albert-tf's preprocess_text always "
+                            "collapses whitespace and strips accents (the original's behaviour), so texts with "
+                            "accents or repeated spaces tokenize differently from Hugging Face.", config_path,
+                            tokenizer.remove_space, tokenizer.keep_accents)
+        return tokenizer
+
+    @classmethod
     def _from_directory(cls, directory: str, do_lower_case: bool) -> "FullTokenizer":
         if not tf.io.gfile.isdir(directory):
             raise FileNotFoundError(f"Directory not found: {directory!r}.")
