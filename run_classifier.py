@@ -14,7 +14,8 @@ test_results.tsv, submit_results.tsv (see albert_tf/classifier.py). Example (run
 from absl import app, flags
 
 from albert_tf.core import distribute, flags as runtime_flags
-from albert_tf.tasks.glue import ClassifierRun, run_classifier
+from albert_tf.core import driver
+from albert_tf.tasks.glue import ClassifierRun, GlueTask
 
 flags.DEFINE_string("data_dir", None, "The GLUE root folder (holding e.g. RTE/train.tsv).")
 flags.DEFINE_string("albert_config_file", None, "The albert_config.json of the pretrained model.")
@@ -26,8 +27,8 @@ flags.DEFINE_string("output_dir", None, "Where checkpoints, eval and prediction 
 flags.DEFINE_string("cached_dir", None, "Where the cached <task>_{train,eval}.tf_record go (default: --output_dir).")
 flags.DEFINE_string("init_checkpoint", None, "Pretrained checkpoint (official layout; prefix or directory), or a "
                     "fine-tuned one to predict with (e.g. MNLI for ax).")
-flags.DEFINE_string("albert_hub_module_handle", None, "TF-Hub module (not supported yet: use --albert_config_file "
-                    "and --init_checkpoint).")
+flags.DEFINE_string("albert_hub_module_handle", None, "A TF-Hub encoder (TF2 SavedModel or the original's TF1 "
+                    "module; local directory or URL) to fine-tune instead of --albert_config_file's AlbertModel.")
 flags.DEFINE_bool("do_lower_case", True, "Lower-case the input text (True for the released models).")
 flags.DEFINE_integer("max_seq_length", 512, "Maximum total sequence length after tokenization.")
 flags.DEFINE_bool("do_train", False, "Whether to fine-tune.")
@@ -54,8 +55,9 @@ FLAGS = flags.FLAGS
 def main(_):
     distribute.configure_precision(FLAGS.mixed_precision)
     strategy = runtime_flags.strategy_from_flags(FLAGS)
-    run = runtime_flags.run_config_from_flags(ClassifierRun, FLAGS)
-    run_classifier(run, strategy)
+    run = runtime_flags.run_config_from_flags(
+        ClassifierRun, FLAGS, unflagged=("poly_power", "start_warmup_step", "init_from_group0"))
+    driver.run(GlueTask(run), strategy)
 
 
 if __name__ == "__main__":

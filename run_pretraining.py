@@ -10,12 +10,15 @@ Original flags and defaults of the TF1 release, plus the TF2 runtime flags (--st
 from absl import app, flags
 
 from albert_tf.core import distribute, flags as runtime_flags
-from albert_tf.tasks.pretraining import PretrainingRun, run_pretraining
+from albert_tf.core import driver
+from albert_tf.tasks.pretraining import PretrainingRun, PretrainingTask
 
 flags.DEFINE_string("albert_config_file", None, "The albert_config.json of the model to train.")
 flags.DEFINE_string("input_file", None, "Input TFRecord files (comma-separated globs).")
 flags.DEFINE_string("output_dir", None, "Where checkpoints, summaries and eval_results.txt are written.")
 flags.DEFINE_string("init_checkpoint", None, "Initial checkpoint (official layout; prefix or directory).")
+flags.DEFINE_string("albert_hub_module_handle", None, "A TF-Hub encoder to pretrain further (the original's TF1 "
+                    "module, or a TF2 SavedModel exposing its embedding table).")
 flags.DEFINE_string("eval_input_file", None, "TFRecords for --do_eval (default: --input_file, as the original).")
 flags.DEFINE_integer("max_seq_length", 512, "Maximum sequence length; must match the TFRecords.")
 flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked LM predictions per sequence; must match the TFRecords.")
@@ -30,7 +33,7 @@ flags.DEFINE_integer("num_train_steps", 125000, "Number of training steps.")
 flags.DEFINE_integer("num_warmup_steps", 3125, "Number of warmup steps.")
 flags.DEFINE_integer("start_warmup_step", 0, "The step at which warmup starts.")
 flags.DEFINE_integer("save_checkpoints_steps", 5000, "How often to save checkpoints.")
-flags.DEFINE_integer("keep_checkpoint_max", 5, "How many checkpoints to keep.")
+flags.DEFINE_integer("keep_checkpoint_max", 5, "How many model.ckpt-<step> to keep (0: all).")
 flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of eval batches.")
 flags.DEFINE_bool("init_from_group0", False, "Initialise every parameter group from group_0 of --init_checkpoint.")
 runtime_flags.define_runtime_flags()
@@ -40,8 +43,9 @@ FLAGS = flags.FLAGS
 def main(_):
     distribute.configure_precision(FLAGS.mixed_precision)
     strategy = runtime_flags.strategy_from_flags(FLAGS)
-    run = runtime_flags.run_config_from_flags(PretrainingRun, FLAGS)
-    run_pretraining(run, strategy)
+    run = runtime_flags.run_config_from_flags(
+        PretrainingRun, FLAGS, unflagged=("do_predict", "export_dir", "predict_batch_size"))
+    driver.run(PretrainingTask(run), strategy)
 
 
 if __name__ == "__main__":

@@ -28,11 +28,8 @@ import scipy.stats
 import tensorflow as tf
 from sklearn import metrics as sk_metrics
 
-from albert_tf.data.glue import TASK_ALIASES
-
-REGRESSION_TASKS = ("sts-b",)
-F1_TASKS = ("mrpc", "qqp")
-MCC_TASKS = ("cola",)
+# Classification metrics a task can ask for beyond accuracy and loss.
+EXTRA_METRICS = ("matthew_corr", "f1")
 
 
 def _real_mask(weights: np.ndarray | Sequence[float] | None, n: int) -> np.ndarray:
@@ -55,27 +52,28 @@ def _correlation(fn, a: np.ndarray, b: np.ndarray) -> float:
         return float(fn(a, b)[0])
 
 
-def classification_metrics(task_name: str, labels: Sequence[float] | np.ndarray,
-                           predictions: Sequence[float] | np.ndarray,
+def classification_metrics(labels: Sequence[float] | np.ndarray, predictions: Sequence[float] | np.ndarray,
                            weights: Sequence[float] | np.ndarray | None = None,
-                           per_example_loss: Sequence[float] | np.ndarray | None = None
-                           ) -> dict[str, float]:
+                           per_example_loss: Sequence[float] | np.ndarray | None = None, *,
+                           is_regression: bool = False, extra: Sequence[str] = ()) -> dict[str, float]:
     """Computes the original's eval metrics of one eval set.
 
     Args:
-      task_name: the task key (case-insensitive): "sts-b" is regression, "cola" adds
-        ``matthew_corr``, "mrpc"/"qqp" add ``f1``; any other name gets accuracy and loss.
       labels: [N] label ids (float scores for sts-b).
       predictions: [N] predicted ids, or [N, C] probabilities/logits (argmax taken); for sts-b the
         [N] or [N, 1] predicted scores.
       weights: [N] ``is_real_example`` (0 or 1), or None for all real.
       per_example_loss: [N] losses; gives ``eval_loss`` (their mean over real examples).
+      is_regression: the task predicts a score (STS-B): Pearson/Spearman/MSE instead of accuracy.
+      extra: further classification metrics, from ``EXTRA_METRICS`` (a GLUE processor's
+        ``extra_metrics``: ``matthew_corr`` for CoLA, ``f1`` for MRPC/QQP).
 
     Returns:
       {metric key: value} as described in the module docstring.
     """
-    task = task_name.strip().lower()
-    task = TASK_ALIASES.get(task, task)
+    unknown = set(extra) - set(EXTRA_METRICS)
+    if unknown:
+        raise ValueError(f"Unknown metrics {sorted(unknown)}; known: {', '.join(EXTRA_METRICS)}.")
     labels = np.asarray(labels)
     predictions = np.asarray(predictions)
     n = labels.reshape(-1).shape[0]
@@ -85,7 +83,7 @@ def classification_metrics(task_name: str, labels: Sequence[float] | np.ndarray,
         raise ValueError("No real example to evaluate (every weight is 0).")
 
     results: dict[str, float] = {}
-    if task in REGRESSION_TASKS:
+    if is_regression:
         scores = predictions.reshape(-1).astype(np.float64)
         if scores.shape[0] != n:
             raise ValueError(f"Got {scores.shape[0]} predicted scores for {n} labels.")
@@ -101,9 +99,9 @@ def classification_metrics(task_name: str, labels: Sequence[float] | np.ndarray,
             raise ValueError(f"Got {predictions.shape[0]} predictions for {n} labels.")
         y, p = labels[mask].astype(np.int64), predictions[mask].astype(np.int64)
         results["eval_accuracy"] = float(sk_metrics.accuracy_score(y, p))
-        if task in MCC_TASKS:
+        if "matthew_corr" in extra:
             results["matthew_corr"] = float(sk_metrics.matthews_corrcoef(y, p))
-        if task in F1_TASKS:
+        if "f1" in extra:
             results["f1"] = float(sk_metrics.f1_score(y, p, pos_label=1, zero_division=0))
     if per_example_loss is not None:
         losses = np.asarray(per_example_loss, dtype=np.float64).reshape(-1)

@@ -24,7 +24,7 @@ import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 from albert_tf import optimization  # noqa: E402
-from albert_tf.core import distribute, trainer as training  # noqa: E402
+from albert_tf.core import distribute, evaluator, trainer as training  # noqa: E402
 
 # The toy model reads only "ids"; tf_keras warns about the other feature keys on every call.
 warnings.filterwarnings("ignore", message="Input dict contained keys")
@@ -153,7 +153,7 @@ def _mirrored(out_path: str, work_dir: str) -> None:
             results[f"{name}_w{i}"] = weight
         # 9 examples in batches of 4: the final global batch holds 1 example, so under mirrored one
         # replica gets an empty share.
-        predictions = training.predict(
+        predictions = evaluator.predict(
             strategy,
             trainer.model,
             eval_dataset(9, 4),
@@ -161,7 +161,7 @@ def _mirrored(out_path: str, work_dir: str) -> None:
         )
         results[f"{name}_pred_index"] = predictions["index"]
         results[f"{name}_pred_logits"] = predictions["logits"]
-        metrics = training.evaluate(
+        metrics = evaluator.evaluate(
             strategy, trainer.model, eval_dataset(9, 4), metrics={"acc": toy_accuracy}, loss_fn=toy_loss
         )
         results[f"{name}_eval_acc"] = metrics["acc"]

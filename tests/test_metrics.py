@@ -10,14 +10,14 @@ from albert_tf import metrics
 def test_accuracy_and_loss_by_hand():
     labels = [0, 1, 1, 0, 1]
     predictions = [0, 1, 0, 0, 0]
-    result = metrics.classification_metrics("rte", labels, predictions,
+    result = metrics.classification_metrics(labels, predictions,
                                             per_example_loss=[1.0, 2.0, 3.0, 4.0, 5.0])
     assert result == {"eval_accuracy": pytest.approx(0.6), "eval_loss": pytest.approx(3.0)}
 
 
 def test_weights_leave_out_padding_examples():
     # The last example is padding: accuracy 3/4 over the first four, mean loss (1+2+3+4)/4.
-    result = metrics.classification_metrics("rte", [0, 1, 1, 0, 1], [0, 1, 0, 0, 1],
+    result = metrics.classification_metrics([0, 1, 1, 0, 1], [0, 1, 0, 0, 1],
                                             weights=[1, 1, 1, 1, 0],
                                             per_example_loss=[1.0, 2.0, 3.0, 4.0, 100.0])
     assert result["eval_accuracy"] == pytest.approx(0.75)
@@ -26,27 +26,26 @@ def test_weights_leave_out_padding_examples():
 
 def test_probabilities_use_argmax():
     probabilities = [[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.2, 0.5, 0.3]]
-    result = metrics.classification_metrics("mnli", [0, 2, 0], probabilities)
+    result = metrics.classification_metrics([0, 2, 0], probabilities)
     assert result == {"eval_accuracy": pytest.approx(2 / 3)}
 
 
 def test_cola_mcc_by_hand():
     # tp=2 fn=1 tn=2 fp=1: (2*2 - 1*1) / sqrt(3*3*3*3) = 1/3.
-    result = metrics.classification_metrics("CoLA", [1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 1])
+    result = metrics.classification_metrics([1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 1], extra=("matthew_corr",))
     assert result["matthew_corr"] == pytest.approx(1 / 3)
     assert result["eval_accuracy"] == pytest.approx(4 / 6)
 
 
 def test_cola_mcc_is_zero_when_undefined():
     # Constant predictions make the denominator 0; the original's div_no_nan gives 0.
-    result = metrics.classification_metrics("cola", [1, 0, 1, 0], [1, 1, 1, 1])
+    result = metrics.classification_metrics([1, 0, 1, 0], [1, 1, 1, 1], extra=("matthew_corr",))
     assert result["matthew_corr"] == 0.0
 
 
-@pytest.mark.parametrize("task", ["mrpc", "qqp"])
-def test_f1_by_hand(task):
+def test_f1_by_hand():
     # tp=2 fp=1 fn=1: precision 2/3, recall 2/3, F1 2/3.
-    result = metrics.classification_metrics(task, [1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 1])
+    result = metrics.classification_metrics([1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 1], extra=("f1",))
     assert result["f1"] == pytest.approx(2 / 3)
     assert result["eval_accuracy"] == pytest.approx(4 / 6)
 
@@ -58,18 +57,18 @@ def test_classification_matches_sklearn_on_random_arrays():
     weights = (rng.random(200) > 0.1).astype(np.float32)
     keep = weights > 0
     predictions = probabilities.argmax(-1)
-    cola = metrics.classification_metrics("cola", labels, probabilities, weights)
+    cola = metrics.classification_metrics(labels, probabilities, weights, extra=("matthew_corr",))
     assert cola["matthew_corr"] == pytest.approx(sk.matthews_corrcoef(labels[keep], predictions[keep]))
     assert cola["eval_accuracy"] == pytest.approx(sk.accuracy_score(labels, predictions,
                                                                     sample_weight=weights))
-    mrpc = metrics.classification_metrics("mrpc", labels, probabilities, weights)
+    mrpc = metrics.classification_metrics(labels, probabilities, weights, extra=("f1",))
     assert mrpc["f1"] == pytest.approx(sk.f1_score(labels, predictions, sample_weight=weights))
 
 
 def test_stsb_by_hand():
     # Ranks of [1, 3, 2, 4] vs [1, 2, 3, 4]: sum d^2 = 2, rho = 1 - 6*2 / (4*(16-1)) = 0.8.
-    result = metrics.classification_metrics("sts-b", [1.0, 2.0, 3.0, 4.0], [[1.0], [3.0], [2.0], [4.0]],
-                                            per_example_loss=[0.0, 1.0, 1.0, 0.0])
+    result = metrics.classification_metrics([1.0, 2.0, 3.0, 4.0], [[1.0], [3.0], [2.0], [4.0]],
+                                            per_example_loss=[0.0, 1.0, 1.0, 0.0], is_regression=True)
     assert result["spearman"] == pytest.approx(0.8)
     # Pearson: both have mean 2.5, deviations (-1.5,-.5,.5,1.5) and (-1.5,.5,-.5,1.5):
     # covariance sum 2.25 - .25 - .25 + 2.25 = 4, variances 5 each -> 0.8.
@@ -85,7 +84,7 @@ def test_stsb_matches_scipy_with_padding():
     scores = labels + rng.normal(size=50)
     weights = np.ones(50)
     weights[-7:] = 0
-    result = metrics.classification_metrics("stsb", labels, scores, weights)
+    result = metrics.classification_metrics(labels, scores, weights, is_regression=True)
     assert result["pearson"] == pytest.approx(scipy.stats.pearsonr(scores[:43], labels[:43])[0])
     assert result["spearman"] == pytest.approx(scipy.stats.spearmanr(scores[:43], labels[:43])[0])
     assert result["MSE"] == pytest.approx(np.mean((scores[:43] - labels[:43]) ** 2))
@@ -99,12 +98,17 @@ def test_stsb_matches_scipy_with_padding():
 ])
 def test_bad_inputs(kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
-        metrics.classification_metrics("rte", [0, 1, 1], [0, 1, 0], **kwargs)
+        metrics.classification_metrics([0, 1, 1], [0, 1, 0], **kwargs)
+
+
+def test_unknown_extra_metric():
+    with pytest.raises(ValueError, match="Unknown metrics"):
+        metrics.classification_metrics([0, 1], [0, 1], extra=("auc",))
 
 
 def test_prediction_count_mismatch():
     with pytest.raises(ValueError, match="2 predictions for 3 labels"):
-        metrics.classification_metrics("rte", [0, 1, 1], [0, 1])
+        metrics.classification_metrics([0, 1, 1], [0, 1])
 
 
 def test_merge_mismatched():

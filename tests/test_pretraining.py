@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import albert_tf
+from albert_tf import checkpoints, metrics
 from albert_tf.tasks import pretraining
 from albert_tf.checkpoints import read_original_checkpoint
 from albert_tf.data import records
@@ -64,15 +65,17 @@ def test_train_and_eval_writes_the_original_outputs(setup, tmp_path):
         for suffix in (".index", ".data-00000-of-00001"):
             assert (out / (name + suffix)).exists(), name + suffix
     assert (out / "checkpoint").exists() and (out / "eval_results.txt").exists()
-    keys = {line.split(" = ")[0] for line in (out / "eval_results.txt").read_text().splitlines()}
-    assert keys == set(pretraining.EVAL_KEYS)
+    blocks = metrics.read_eval_results(str(out / "eval_results.txt"))
+    assert [set(block) for block in blocks] == [set(pretraining.EVAL_KEYS) | {"best"}] * 2
     assert [r["global_step"] for r in result["eval"]] == [1, 2]
     assert result["train"]["global_step"] == 2
     values = read_original_checkpoint(str(out / "model.ckpt-2"))
     assert values["global_step"] == 2 and "cls/predictions/output_bias" in values
-    # The official-layout output loads strictly into a fresh pretrainer.
+    # The official-layout output loads strictly into a fresh pretrainer, with the saved values.
     model = albert_tf.AlbertPretrainer(albert_tf.AlbertConfig.from_dict(CONFIG))
-    assert not albert_tf.load_original_checkpoint(model, str(out)).missing
+    albert_tf.load_original_checkpoint(model, str(out / "model.ckpt-2"))
+    for name, variable in model.tf1_variables().items():
+        np.testing.assert_array_equal(variable.numpy(), values[name])
 
 
 def test_resume_continues_from_the_last_save(setup, tmp_path):
@@ -90,10 +93,12 @@ def test_eval_only_and_init_from_encoder_only_checkpoint(setup, tmp_path):
     result = _run(setup, tmp_path / "eval_only", do_train=False, init_checkpoint=prefix)
     assert result["eval"][0]["global_step"] == 9
     model = albert_tf.AlbertPretrainer(config)
-    report = pretraining.load_init_checkpoint(model, prefix)
-    assert len(report.loaded) == len(model.encoder.tf1_variables())
+    fresh_bias = model.masked_lm.dense.kernel.numpy()
+    report = checkpoints.initialize_from_checkpoint(model, prefix)
+    assert sorted(report.loaded) == sorted(encoder.tf1_variables())
     np.testing.assert_array_equal(model.encoder.pooler.kernel.numpy(), encoder.pooler.kernel.numpy())
-    with pytest.raises(ValueError, match="needs a trained model"):
+    np.testing.assert_array_equal(model.masked_lm.dense.kernel.numpy(), fresh_bias)  # heads start fresh
+    with pytest.raises(FileNotFoundError, match="Train first"):
         _run(setup, tmp_path / "nothing", do_train=False)
 
 

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import distributed_child as toy  # noqa: E402
 
-from albert_tf.core import distribute, flags as runtime_flags, trainer as training  # noqa: E402
+from albert_tf.core import distribute, evaluator, flags as runtime_flags, trainer as training  # noqa: E402
 
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distributed_child.py")
 SUBPROCESS_TIMEOUT_S = 240
@@ -251,35 +251,35 @@ def test_predict_and_evaluate_cover_the_final_partial_batch(strategy):
     model = toy.toy_model()
     data = toy.toy_examples(10)
     expected_logits = model({"ids": data["ids"]})["logits"].numpy()
-    out = training.predict(strategy, model, toy.eval_dataset(10, 4),
+    out = evaluator.predict(strategy, model, toy.eval_dataset(10, 4),
                            output_fn=lambda f, o: (f["index"], o["logits"]))
     np.testing.assert_array_equal(out[0], np.arange(10))
     np.testing.assert_allclose(out[1], expected_logits, rtol=1e-6, atol=1e-6)
-    plain = training.predict(strategy, model, toy.eval_dataset(10, 4), num_steps=2)
+    plain = evaluator.predict(strategy, model, toy.eval_dataset(10, 4), num_steps=2)
     assert plain["logits"].shape == (8, toy.CLASSES)
 
-    results = training.evaluate(strategy, model, toy.eval_dataset(10, 4),
+    results = evaluator.evaluate(strategy, model, toy.eval_dataset(10, 4),
                                 metrics={"acc": toy.toy_accuracy}, loss_fn=toy.toy_loss)
     expected_acc = (expected_logits.argmax(axis=1) == data["label"]).mean()
     ce = keras.losses.sparse_categorical_crossentropy(data["label"], expected_logits, from_logits=True)
     assert results["acc"] == pytest.approx(expected_acc)
     assert results["loss"] == pytest.approx(float(np.mean(ce)), rel=1e-5)
     # A per-replica dataset_fn works too; num_steps limits the batches read.
-    first_two = training.evaluate(
+    first_two = evaluator.evaluate(
         strategy, model, lambda ctx: toy.eval_dataset(10, 4), metrics={"acc": toy.toy_accuracy},
         num_steps=2)
     assert first_two["acc"] == pytest.approx((expected_logits[:8].argmax(1) == data["label"][:8]).mean())
 
 
-def test_evaluate_checkpoint_and_global_step(strategy, tmp_path):
-    trainer, _ = toy.train_toy(strategy, str(tmp_path), num_train_steps=2, steps_per_loop=2)
-    path = os.path.join(str(tmp_path), "tf2_checkpoints", "ckpt-2")
-    direct = training.evaluate(strategy, trainer.model, toy.eval_dataset(10, 4),
-                               metrics={"acc": toy.toy_accuracy}, loss_fn=toy.toy_loss)
-    from_checkpoint = training.evaluate_checkpoint(
-        strategy, toy.toy_model(), path, toy.eval_dataset(10, 4),
-        metrics={"acc": toy.toy_accuracy}, loss_fn=toy.toy_loss)
-    assert from_checkpoint == dict(direct, global_step=2)
+def test_evaluator_compiles_once_and_global_step(strategy, tmp_path):
+    model = toy.toy_model()
+    runner = evaluator.Evaluator(strategy, model)
+    first = runner.predict(toy.eval_dataset(10, 4), toy.toy_accuracy)
+    model.set_weights([w + 0.5 for w in model.get_weights()])  # like loading another checkpoint
+    second = runner.predict(toy.eval_dataset(10, 4), toy.toy_accuracy)
+    assert len(runner._steps) == 1 and first.shape == second.shape == (10,)
+    step_fn = next(iter(runner._steps.values()))
+    assert len(step_fn._list_all_concrete_functions()) == 1  # one trace for both calls
 
     tf1_prefix = str(tmp_path / "tf1" / "model.ckpt-best")
     with tf.Graph().as_default():
@@ -287,9 +287,9 @@ def test_evaluate_checkpoint_and_global_step(strategy, tmp_path):
         with tf.compat.v1.Session() as session:
             session.run(step.initializer)
             tf.compat.v1.train.Saver([step]).save(session, tf1_prefix)
-    assert training.checkpoint_global_step(tf1_prefix) == 7
+    assert evaluator.checkpoint_global_step(tf1_prefix) == 7
     unnamed = tf.train.Checkpoint(v=tf.Variable(1.0)).write(str(tmp_path / "other" / "weights-12"))
-    assert training.checkpoint_global_step(unnamed) == 12
+    assert evaluator.checkpoint_global_step(unnamed) == 12
 
 
 def test_exhausted_dataset_and_bad_arguments_give_clear_errors(strategy, tmp_path):

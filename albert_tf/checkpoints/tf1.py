@@ -131,7 +131,7 @@ def _summarize(items: Sequence[str], limit: int = 4) -> str:
 
 def load_variables(model: HasTF1Variables, shapes: Mapping[str, Sequence[int]], get_tensor: Callable[[str], Any],
                    source: str, *, allow_partial: bool = False, init_from_group0: bool = False,
-                   targets: Optional[Mapping[str, tf.Variable]] = None) -> LoadReport:
+                   targets: Optional[Mapping[str, tf.Variable]] = None, dry_run: bool = False) -> LoadReport:
     """Copies named arrays (official TF1 names) into `model`'s variables, strictly.
 
     The one loading routine behind every format: TF1 checkpoints here, and the converted names of the
@@ -146,6 +146,7 @@ def load_variables(model: HasTF1Variables, shapes: Mapping[str, Sequence[int]], 
       init_from_group0: every parameter group the source lacks is initialised from its `group_0`.
       targets: the variables to fill (default: all of `model.tf1_variables()`); task models pass their
         encoder's variables to load an encoder checkpoint (see `initialize_from_checkpoint`).
+      dry_run: check names and shapes (raising as a load would) without reading or assigning values.
 
     Returns:
       A `LoadReport`. Optimizer state is always ignored, and so are the heads of the original
@@ -190,6 +191,8 @@ def load_variables(model: HasTF1Variables, shapes: Mapping[str, Sequence[int]], 
     if problems and not allow_partial:
         raise CheckpointMismatchError(f"Cannot load {source}: " + "; ".join(problems)
                                       + ". Check that the config file (and the task) match this checkpoint.")
+    if dry_run:
+        return report
     for variable, name_in_source in assignments:
         variable.assign(np.asarray(get_tensor(name_in_source)).astype(variable.dtype.as_numpy_dtype))
     heads = [n for n in ignored if _KNOWN_HEADS.search(n)]
@@ -233,7 +236,8 @@ def load_original_checkpoint(model: HasTF1Variables, path: str, allow_partial: b
                           prefix, allow_partial=allow_partial, init_from_group0=init_from_group0)
 
 
-def initialize_from_checkpoint(model: HasTF1Variables, path: str, init_from_group0: bool = False) -> LoadReport:
+def initialize_from_checkpoint(model: HasTF1Variables, path: str, init_from_group0: bool = False,
+                               dry_run: bool = False) -> LoadReport:
     """The one initialisation policy of every task (`--init_checkpoint`).
 
     - The checkpoint holds every head variable of `model` (a model fine-tuned on this task, or a
@@ -244,6 +248,7 @@ def initialize_from_checkpoint(model: HasTF1Variables, path: str, init_from_grou
     - It holds some of them: an error (it is a checkpoint of another task or head size).
 
     `model` must have `head_variables()` (the task models); a bare encoder is loaded strictly.
+    `dry_run` checks without assigning (the driver calls it before any expensive work).
     """
     _check_release_config(os.fspath(path), model)
     prefix = resolve_checkpoint_path(path)
@@ -254,15 +259,16 @@ def initialize_from_checkpoint(model: HasTF1Variables, path: str, init_from_grou
     targets = None
     if heads and not present:
         targets = {n: v for n, v in model.tf1_variables().items() if n not in heads}
-        logging.info("%s has no %s head: loading the encoder; the head starts from its random initialisation "
-                     "(%s).", prefix, type(model).__name__, _summarize(sorted(heads), 3))
+        if not dry_run:
+            logging.info("%s has no %s head: loading the encoder; the head starts from its random "
+                         "initialisation (%s).", prefix, type(model).__name__, _summarize(sorted(heads), 3))
     elif len(present) != len(heads):
         absent = sorted(set(heads) - set(present))
         raise CheckpointMismatchError(
             f"{prefix} has only part of the {type(model).__name__} head ({_summarize(present, 2)} but not "
             f"{_summarize(absent, 2)}): it was trained for another task. Start from a pretrained checkpoint.")
     return load_variables(model, shapes, lambda n: _read_tensor(reader, prefix, n), prefix,
-                          init_from_group0=init_from_group0, targets=targets)
+                          init_from_group0=init_from_group0, targets=targets, dry_run=dry_run)
 
 
 def has_variables(path: str, names: Iterable[str]) -> bool:
@@ -288,9 +294,17 @@ def save_original_checkpoint(model: HasTF1Variables, prefix: str, global_step: i
     if global_step is not None:
         names.append("global_step")
         tensors.append(tf.constant(int(global_step), tf.int64))
+    # Written under a temporary prefix and renamed (data files first, the index last), so an interrupted
+    # save never leaves a checkpoint that looks complete.
+    temp = f"{prefix}.tmp{os.getpid()}"
     with tf.device("CPU:0"):
-        tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
-                          tensors=tensors)
+        tf.raw_ops.SaveV2(prefix=temp, tensor_names=names, shape_and_slices=[""] * len(names), tensors=tensors)
+    for path in tf.io.gfile.glob(prefix + ".*"):
+        if not path.startswith(temp):
+            tf.io.gfile.remove(path)
+    written = tf.io.gfile.glob(temp + ".*")
+    for path in sorted(written, key=lambda p: p.endswith(".index")):
+        tf.io.gfile.rename(path, prefix + path[len(temp):], overwrite=True)
     write_checkpoint_state(directory, os.path.basename(prefix))
     logging.info("Saved %d variables in the official layout to %s", len(names), prefix)
     return prefix

@@ -16,7 +16,7 @@ The loop is also cut at checkpoint and log boundaries, so saves land exactly on 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar
 
 import tensorflow as tf
 from absl import flags
@@ -51,6 +51,11 @@ def _definitions() -> list[tuple[Callable[..., Any], str, Any, str, dict]]:
          "Log progress (and write summaries) every this many steps. Default: once per loop.", {}),
         (flags.DEFINE_bool, "tensorboard", True,
          "Write TensorBoard summaries under <output_dir>/summaries/train (chief only).", {}),
+        (flags.DEFINE_integer, "gradient_accumulation_steps", 1,
+         "Accumulate the gradients of this many micro-batches (each train_batch_size / k examples) per "
+         "optimizer step: the recipe's batch size on small hardware.", {}),
+        (flags.DEFINE_bool, "recompute_grad", False,
+         "Recompute each encoder block's activations in the backward pass (less memory, more compute).", {}),
         (flags.DEFINE_bool, "use_tpu", False, "Original flag: whether to use a TPU.", {}),
         (flags.DEFINE_string, "tpu_name", None,
          "Original flag: the Cloud TPU to use (name or grpc://address).", {}),
@@ -129,16 +134,44 @@ def trainer_kwargs_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> di
 
 
 _Run = TypeVar("_Run")
+# Run-config fields filled from `trainer_kwargs_from_flags` (validated there) rather than a same-named flag.
+_TRAINER_FIELDS = ("steps_per_loop", "log_steps", "jit_compile", "write_summaries")
 
 
-def run_config_from_flags(cls: type[_Run], flag_values: flags.FlagValues = flags.FLAGS, **overrides: Any) -> _Run:
-    """Builds a task's run dataclass (e.g. `PretrainingRun`) from the flags of the same names.
+def run_config_from_flags(cls: type[_Run], flag_values: flags.FlagValues = flags.FLAGS, *,
+                          renames: Optional[Mapping[str, str]] = None, unflagged: Iterable[str] = (),
+                          **overrides: Any) -> _Run:
+    """Builds a task's run dataclass (e.g. `PretrainingRun`) from the flags, through one explicit table.
 
-    Fields named like :func:`trainer_kwargs_from_flags`'s keys take those values; `overrides` win.
+    Every field of `cls` must be accounted for, so a misspelt or forgotten flag fails instead of silently
+    keeping a default: a field takes the flag of its own name, or the flag `renames[field]`, or the
+    runtime settings of `trainer_kwargs_from_flags` (`steps_per_loop`, `log_steps`, `jit_compile`,
+    `write_summaries`), or a value in `overrides`; a field listed in `unflagged` keeps its default.
+
+    Raises:
+      ValueError: a field with no flag that is not listed in `unflagged`, or a `renames` / `unflagged`
+        entry naming no field (a typo in the table).
     """
-    names = {field.name for field in dataclasses.fields(cls)}
-    values = {name: flag_values[name].value for name in names if name in flag_values}
-    if names & {"steps_per_loop", "log_steps", "jit_compile", "write_summaries"}:
-        values.update({k: v for k, v in trainer_kwargs_from_flags(flag_values).items() if k in names})
-    values.update(overrides)
+    renames = dict(renames or {})
+    unflagged = set(unflagged)
+    names = [field.name for field in dataclasses.fields(cls)]
+    typos = sorted((set(renames) | unflagged | set(overrides)) - set(names))
+    if typos:
+        raise ValueError(f"{cls.__name__} has no field(s) {', '.join(typos)} (named in the flag table).")
+    trainer = trainer_kwargs_from_flags(flag_values)
+    values: dict[str, Any] = {}
+    missing = []
+    for name in names:
+        flag = renames.get(name, name)
+        if name in overrides:
+            values[name] = overrides[name]
+        elif name in _TRAINER_FIELDS:
+            values[name] = trainer[name]
+        elif flag in flag_values:
+            values[name] = flag_values[flag].value
+        elif name not in unflagged:
+            missing.append(name)
+    if missing:
+        raise ValueError(f"{cls.__name__} field(s) {', '.join(missing)} have no flag: define the flag(s) or "
+                         "list the field(s) as unflagged.")
     return cls(**values)

@@ -132,12 +132,6 @@ class Task(abc.ABC):
         them)."""
         checkpoints.initialize_from_checkpoint(model, path, init_from_group0=self.settings.init_from_group0)
 
-    def finetuned_head_names(self) -> Sequence[str]:
-        """Official names of the head variables a fine-tuned checkpoint of this task holds (used to tell
-        a fine-tuned `--init_checkpoint` from a pretrained one when predicting without training)."""
-        with tf.device("CPU:0"):
-            return sorted(self.build_model().head_variables())
-
     # ------------------------------------------------------------------------------- training
     @abc.abstractmethod
     def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:

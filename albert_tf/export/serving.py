@@ -1,8 +1,10 @@
-"""SavedModel export of fine-tuned models, as the original `estimator.export_saved_model` did, plus a
-raw-text SavedModel with in-graph SentencePiece preprocessing.
+"""The one export base: SavedModels of fine-tuned models, as the original `estimator.export_saved_model`
+did, plus raw-text SavedModels with in-graph SentencePiece preprocessing.
 
-A task supplies its model (taking the ALBERT input dict, returning a dict with `logits`) and a function
-turning logits into the served tensors. `export_saved_models` writes, under one timestamp:
+A task supplies its model (taking the ALBERT input dict, returning its outputs dict), a parse function
+(the serving inputs -> the model's input dict) and an outputs function (the model's whole outputs dict
+-> the served tensors). `ModelServing` is the base every task's serving module builds on;
+`export_saved_models` writes, under one timestamp:
 
 - `export_dir_base/<timestamp>/` (`ExampleServingModule`), the original serving input: signature
   `serving_default(serialized_example: string [None])`, `tf.train.Example`s holding `input_ids`,
@@ -28,24 +30,47 @@ from albert_tf.data.classifier_features import classifier_feature_spec
 from albert_tf.data.records import parse_and_cast
 from albert_tf.preprocessing import AlbertPreprocessor
 
-OutputsFn = Callable[[tf.Tensor], Mapping[str, tf.Tensor]]
+# The model's outputs dict -> the served tensors (each with a leading batch dimension).
+OutputsFn = Callable[[Mapping[str, tf.Tensor]], Mapping[str, tf.Tensor]]
+# Serialized tf.train.Examples (string [B]) -> the model's input dict.
+ParseFn = Callable[[tf.Tensor], dict[str, tf.Tensor]]
 EXAMPLES = ""  # suffix of the original-style SavedModel directory
 TEXT = "_text"  # suffix of the raw-text SavedModel directory
 
 
-def parse_serialized_examples(serialized: tf.Tensor, seq_length: int) -> dict[str, tf.Tensor]:
-    """string [B] of `tf.train.Example`s -> model inputs `input_word_ids`, `input_mask`,
-    `input_type_ids` (int32 [B, seq_length]) from their `input_ids`, `input_mask`, `segment_ids`."""
+# On-disk feature names -> model input names.
+_FEATURE_TO_INPUT = {"input_ids": "input_word_ids", "input_mask": "input_mask", "segment_ids": "input_type_ids"}
+
+
+def example_parser(spec: Mapping[str, tf.io.FixedLenFeature],
+                   reshape: Optional[Callable[[tf.Tensor], tf.Tensor]] = None) -> ParseFn:
+    """A `ParseFn` for `tf.train.Example`s with the features of `spec` (int64 cast to int32); `input_ids`,
+    `input_mask`, `segment_ids` are renamed to the model's input names, other features keep theirs.
+    `reshape` (e.g. [B, 4*S] -> [B, 4, S] for multiple choice) is applied to every parsed tensor."""
+
+    def parse(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        parsed = parse_and_cast(serialized, spec)
+        return {_FEATURE_TO_INPUT.get(k, k): (reshape(v) if reshape else v) for k, v in parsed.items()}
+
+    return parse
+
+
+def classifier_example_parser(seq_length: int) -> ParseFn:
+    """The original classifier serving input: `input_ids`, `input_mask`, `segment_ids` int64 [seq_length]."""
     spec = classifier_feature_spec(seq_length, is_regression=False)
-    spec = {name: spec[name] for name in ("input_ids", "input_mask", "segment_ids")}
-    parsed = parse_and_cast(serialized, spec)
-    return {"input_word_ids": parsed["input_ids"], "input_mask": parsed["input_mask"],
-            "input_type_ids": parsed["segment_ids"]}
+    return example_parser({name: spec[name] for name in _FEATURE_TO_INPUT})
 
 
-class _ModelServing(tf.Module):
-    """A model, the task function that turns its logits into served outputs, and an optional constant
-    `threshold` output (the original `--threshold_to_export`)."""
+class ModelServing(tf.Module):
+    """The base of every serving module: a model, the task function that turns its outputs into served
+    tensors, and an optional constant `threshold` output (the original `--threshold_to_export`).
+
+    Args:
+      model: a tf_keras model taking the ALBERT input dict and returning its outputs dict.
+      outputs_fn: the task's `OutputsFn`.
+      threshold: served as a constant float32 scalar `threshold` when given.
+      name: the module name.
+    """
 
     def __init__(self, model: keras.Model, outputs_fn: OutputsFn, threshold: Optional[float], name: str):
         super().__init__(name=name)
@@ -58,31 +83,28 @@ class _ModelServing(tf.Module):
         self._threshold = threshold
 
     def _serve(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        logits = tf.cast(self._call_model(inputs, training=False)["logits"], tf.float32)
-        outputs = dict(self._outputs_fn(logits))
+        outputs = dict(self._outputs_fn(self._call_model(inputs, training=False)))
         if self._threshold is not None:
             outputs["threshold"] = tf.constant(self._threshold, tf.float32)
         return outputs
 
 
-class ExampleServingModule(_ModelServing):
+class ExampleServingModule(ModelServing):
     """The original serving input: `serving_default(serialized_example: string [B])`.
 
     Args:
-      model: a tf_keras model taking the ALBERT input dict and returning a dict with `logits`.
-      seq_length: the `max_seq_length` of the serialized features.
-      outputs_fn: `logits -> {name: tensor}`, the task's served outputs, each with a leading batch dim.
-      threshold: served as a constant float32 scalar `threshold` when given.
+      model, outputs_fn, threshold: as for `ModelServing`.
+      parse_fn: serialized examples -> the model's inputs (e.g. `classifier_example_parser(seq_length)`).
     """
 
-    def __init__(self, model: keras.Model, seq_length: int, outputs_fn: OutputsFn,
+    def __init__(self, model: keras.Model, parse_fn: ParseFn, outputs_fn: OutputsFn,
                  threshold: Optional[float] = None):
         super().__init__(model, outputs_fn, threshold, name="example_serving")
-        self.seq_length = seq_length
+        self._parse = parse_fn
 
     def serve(self, serialized_example: tf.Tensor) -> dict[str, tf.Tensor]:
         """string [B] of serialized examples -> served outputs."""
-        return self._serve(parse_serialized_examples(serialized_example, self.seq_length))
+        return self._serve(self._parse(serialized_example))
 
     def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
         """The concrete functions to save, by signature key."""
@@ -90,7 +112,7 @@ class ExampleServingModule(_ModelServing):
         return {"serving_default": tf.function(self.serve).get_concrete_function(spec)}
 
 
-class TextServingModule(_ModelServing):
+class TextServingModule(ModelServing):
     """Raw text in: `serving_default(text_a[, text_b]: string [B])` and `tokenization_info()`.
 
     Args:
@@ -150,7 +172,7 @@ def _free_stamp(export_dir_base: str, suffixes: Sequence[str]) -> str:
     return str(stamp)
 
 
-def export_saved_models(modules: Mapping[str, ExampleServingModule | TextServingModule],
+def export_saved_models(modules: Mapping[str, ModelServing],
                         export_dir_base: str) -> dict[str, str]:
     """Saves each module as a SavedModel in `export_dir_base/<timestamp><suffix>/` (one timestamp).
 

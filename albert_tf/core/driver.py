@@ -1,0 +1,250 @@
+"""The one driver every task script calls: `run(task, strategy)`.
+
+In order, as the settings ask:
+1. **validate** (cheap, before any expensive work): something to do, settings in range, the task's own
+   checks (`Task.validate`), the output directory usable, the init checkpoint present and matching the
+   model (shapes checked without loading, before any feature is tokenized);
+2. **train** (`do_train`): the shared `Trainer`; at every save the TF2 training state
+   (`<output_dir>/tf2_checkpoints/`, for resuming), the official TF1 layout `model.ckpt-<step>`,
+   evaluation when `do_eval`, then pruning to `keep_checkpoint_max` (0 keeps every checkpoint). A rerun
+   of the same command resumes from the last save; a save the interrupted run did not finish (TF1 file
+   or evaluation) is completed first;
+3. **evaluate** saved checkpoints when not training (`do_eval` alone): every `model.ckpt-<step>` not yet
+   in the record, in step order; with none, the newest TF2 training state, else `init_checkpoint`;
+4. **best checkpoint**: `core.best_checkpoint` keeps `eval_results.txt`, `best_trial.txt` and
+   `model.ckpt-best`; a resumed run never replaces a better best;
+5. **predict** (`do_predict`) and **export** (`export_dir`) with `model.ckpt-best`, else the newest
+   `model.ckpt-<step>`, else a fine-tuned `init_checkpoint`.
+Evaluation runs through one `Evaluator` per run, so its step is traced (and XLA-compiled) once.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import tensorflow as tf
+import tf_keras as keras
+from absl import logging
+
+from albert_tf import checkpoints
+from albert_tf.core import distribute
+from albert_tf.core.best_checkpoint import BEST_CHECKPOINT, BestCheckpointTracker
+from albert_tf.core.evaluator import Evaluator, checkpoint_global_step
+from albert_tf.core.task import EvalSet, Task
+from albert_tf.core.trainer import CHECKPOINT_SUBDIR, Trainer
+from albert_tf.optimization import create_optimizer
+
+TF1_PREFIX = "model.ckpt"
+
+
+def validate_settings(task: Task) -> None:
+    """The checks every task shares (each error names the setting and the fix)."""
+    s = task.settings
+    if not s.output_dir:
+        raise ValueError("--output_dir is required.")
+    if not (s.do_train or s.do_eval or s.do_predict or s.export_dir):
+        raise ValueError("Nothing to do: set at least one of --do_train, --do_eval, --do_predict, --export_dir.")
+    for name in ("train_batch_size", "eval_batch_size", "predict_batch_size", "save_checkpoints_steps",
+                 "steps_per_loop", "gradient_accumulation_steps"):
+        value = getattr(s, name)
+        if value is None or value < 1:
+            raise ValueError(f"--{name} must be >= 1, got {value}.")
+    if s.keep_checkpoint_max < 0:
+        raise ValueError(f"--keep_checkpoint_max must be >= 0 (0 keeps every checkpoint), got {s.keep_checkpoint_max}.")
+    if s.do_train and task.num_train_steps() < 1:
+        raise ValueError(f"{task.name}: the number of training steps must be >= 1, got {task.num_train_steps()}.")
+    if s.init_checkpoint:
+        checkpoints.resolve_checkpoint_path(s.init_checkpoint)
+
+
+def prepare_output_dir(output_dir: str) -> None:
+    """Creates `output_dir`; a path that is a file, or a directory that cannot be written, is an error."""
+    if tf.io.gfile.exists(output_dir) and not tf.io.gfile.isdir(output_dir):
+        raise ValueError(f"--output_dir={output_dir} is a file, not a directory: pick another --output_dir.")
+    tf.io.gfile.makedirs(output_dir)
+    if "://" not in output_dir and not os.access(output_dir, os.W_OK):
+        raise PermissionError(f"--output_dir={output_dir} is not writable: pick another --output_dir.")
+
+
+def _encoder(task: Task) -> Optional[keras.layers.Layer]:
+    """The encoder of `--albert_hub_module_handle`, or None (the task builds an AlbertModel)."""
+    handle = task.settings.albert_hub_module_handle
+    if not handle:
+        return None
+    from albert_tf.checkpoints import hub  # TF-Hub reading is only needed with a handle.
+    return hub.from_hub(handle)
+
+
+def finetuned_checkpoint(directory: str) -> Optional[str]:
+    """`directory/model.ckpt-best`, else its newest `model.ckpt-<step>`, else None."""
+    best = os.path.join(directory, BEST_CHECKPOINT)
+    if tf.io.gfile.exists(best + ".index"):
+        return best
+    steps = checkpoints.step_checkpoints(directory)
+    return steps[-1][1] if steps else None
+
+
+def serving_checkpoint(task: Task, head_names: list[str]) -> str:
+    """The checkpoint to predict and export with: the best (else newest) of `output_dir`, else a
+    fine-tuned `init_checkpoint` (a prefix or a directory searched the same way), one that holds the
+    task's head variables."""
+    s = task.settings
+    found = finetuned_checkpoint(s.output_dir) if s.output_dir else None
+    if found:
+        return found
+    if s.init_checkpoint:
+        candidate = None
+        if tf.io.gfile.isdir(s.init_checkpoint):
+            candidate = finetuned_checkpoint(s.init_checkpoint)
+        candidate = candidate or checkpoints.resolve_checkpoint_path(s.init_checkpoint)
+        if checkpoints.has_variables(candidate, head_names):
+            return candidate
+        raise ValueError(f"--init_checkpoint={s.init_checkpoint} is not fine-tuned for {task.name} (it lacks the "
+                         f"head variables, e.g. {head_names[0]}). Fine-tune first (--do_train), or pass a "
+                         "checkpoint fine-tuned on this task.")
+    raise ValueError(f"No fine-tuned checkpoint to predict or export with: --output_dir={s.output_dir} has no "
+                     f"{BEST_CHECKPOINT} or {TF1_PREFIX}-<step>, and no --init_checkpoint was given. Fine-tune "
+                     "first with --do_train.")
+
+
+class _Evaluation:
+    """Evaluates the model's current weights on the task's eval sets and records the result."""
+
+    def __init__(self, task: Task, strategy: tf.distribute.Strategy, model: keras.Model):
+        self.task = task
+        self.model = model
+        self.tracker = BestCheckpointTracker(task.settings.output_dir, task.metric_key, task.higher_is_better)
+        self.evaluator = Evaluator(strategy, model, task.settings.jit_compile)
+        self._sets: Optional[list[EvalSet]] = None
+
+    def __call__(self, step: int, prefix: Optional[str]) -> dict[str, Any]:
+        if self._sets is None:
+            self._sets = self.task.eval_sets()
+        collected = {}
+        for eval_set in self._sets:
+            logging.info("Evaluating step %d on %s%s", step, self.task.name, eval_set.name)
+            collected[eval_set.name] = self.evaluator.predict(eval_set.dataset, self.task.validation_outputs,
+                                                              eval_set.num_steps)
+        return self.tracker.record(step, self.task.reduce_validation(collected, step), prefix)
+
+    def pending(self, directory: str) -> list[tuple[int, str]]:
+        """The `model.ckpt-<step>` of `directory` not yet in the record, in step order."""
+        return [(step, prefix) for step, prefix in checkpoints.step_checkpoints(directory)
+                if not self.tracker.is_evaluated(step)]
+
+    def evaluate_files(self, pending: list[tuple[int, str]]) -> None:
+        for step, prefix in pending:
+            checkpoints.load_original_checkpoint(self.model, prefix)
+            self(step, prefix)
+
+
+def _check_init_checkpoint(task: Task, model: keras.Model) -> None:
+    """Fails now, before features are built, when `--init_checkpoint` cannot initialise `model`."""
+    if task.settings.init_checkpoint and task.settings.do_train:
+        checkpoints.initialize_from_checkpoint(model, task.settings.init_checkpoint,
+                                               init_from_group0=task.settings.init_from_group0, dry_run=True)
+
+
+def _train(task: Task, strategy: tf.distribute.Strategy, model: keras.Model,
+           evaluation: Optional[_Evaluation]) -> dict[str, Any]:
+    s = task.settings
+
+    def save_and_evaluate(step: int, _path: Optional[str] = None) -> None:
+        prefix = checkpoints.save_original_checkpoint(trainer.model, os.path.join(s.output_dir, TF1_PREFIX), step)
+        if evaluation is not None:
+            evaluation(step, prefix)
+        checkpoints.prune_checkpoints(s.output_dir, s.keep_checkpoint_max)
+
+    logging.info("***** Training %s *****", task.train_log_summary())
+    trainer = Trainer(
+        strategy=strategy, model_fn=lambda: model,
+        optimizer_fn=lambda: create_optimizer(s.learning_rate, task.num_train_steps(), task.num_warmup_steps(),
+                                              s.optimizer, s.poly_power, s.start_warmup_step),
+        dataset_fn=task.train_dataset, loss_fn=task.loss, metrics=task.train_metrics(),
+        global_batch_size=s.train_batch_size, num_train_steps=task.num_train_steps(), model_dir=s.output_dir,
+        steps_per_loop=s.steps_per_loop, log_steps=s.log_steps, save_checkpoints_steps=s.save_checkpoints_steps,
+        keep_checkpoint_max=max(s.keep_checkpoint_max, 1), jit_compile=s.jit_compile,
+        write_summaries=s.write_summaries,
+        **({"gradient_accumulation_steps": s.gradient_accumulation_steps} if s.gradient_accumulation_steps != 1 else {}),
+        init_fn=(lambda m: task.initialize(m, s.init_checkpoint)) if s.init_checkpoint else None,
+        on_checkpoint=save_and_evaluate if distribute.is_chief(strategy) else None)
+    if evaluation is not None:
+        # Saves of an interrupted run that were written but not evaluated: evaluate them before the
+        # restore below overwrites the weights.
+        evaluation.evaluate_files(evaluation.pending(s.output_dir))
+    if trainer.restore_or_initialize() and distribute.is_chief(strategy):
+        step = trainer.global_step
+        if not tf.io.gfile.exists(os.path.join(s.output_dir, f"{TF1_PREFIX}-{step}.index")) and (
+                evaluation is None or not evaluation.tracker.is_evaluated(step)):
+            logging.info("Completing the save of step %d that the interrupted run did not finish.", step)
+            save_and_evaluate(step)
+    return trainer.train()
+
+
+def _evaluate_saved(task: Task, evaluation: _Evaluation) -> None:
+    """`--do_eval` without training (see the module docstring)."""
+    s = task.settings
+    found = checkpoints.step_checkpoints(s.output_dir)
+    if found:
+        pending = evaluation.pending(s.output_dir)
+        if not pending:
+            logging.info("Every checkpoint in %s is already evaluated (%s).", s.output_dir,
+                         evaluation.tracker.trial_path)
+        evaluation.evaluate_files(pending)
+        return
+    latest = tf.train.latest_checkpoint(os.path.join(s.output_dir, CHECKPOINT_SUBDIR))
+    if latest:
+        tf.train.Checkpoint(model=evaluation.model).restore(latest).expect_partial().assert_existing_objects_matched()
+        evaluation(checkpoint_global_step(latest) or 0, None)
+    elif s.init_checkpoint:
+        report = checkpoints.initialize_from_checkpoint(evaluation.model, s.init_checkpoint,
+                                                        init_from_group0=s.init_from_group0)
+        evaluation(checkpoint_global_step(report.path) or 0, None)
+    else:
+        raise FileNotFoundError(f"--do_eval: no {TF1_PREFIX}-<step> or training state in {s.output_dir} and no "
+                                "--init_checkpoint. Train first (--do_train) or point --output_dir at a training run.")
+
+
+def run(task: Task, strategy: Optional[tf.distribute.Strategy] = None) -> dict[str, Any]:
+    """Runs `task` as its settings ask (see the module docstring).
+
+    Returns:
+      `{"train": Trainer summary ({} without training), "eval": [results per evaluated checkpoint],
+      "predict": what `Task.predict` returned (None without prediction), "export": {kind: SavedModel dir}}`.
+    """
+    s = task.settings
+    validate_settings(task)
+    task.validate()
+    prepare_output_dir(s.output_dir)
+    strategy = strategy or distribute.get_strategy("one_device")
+    multi_worker = distribute.is_multi_worker(strategy)
+    if s.do_eval and multi_worker:
+        logging.warning("--do_eval is skipped under a multi-worker strategy: evaluate afterwards in a single-worker "
+                        "process with --do_eval and without --do_train.")
+    encoder = _encoder(task)
+    with strategy.scope():
+        model = task.build_model(encoder)
+    _check_init_checkpoint(task, model)
+    evaluation = _Evaluation(task, strategy, model) if s.do_eval and not multi_worker else None
+    if evaluation is not None and evaluation.tracker.previous_results() and not s.do_train:
+        logging.info("Evaluation history of %s: %d checkpoints, best %s = %s at step %d.", s.output_dir,
+                     len(evaluation.tracker.previous_results()), task.metric_key, evaluation.tracker.best,
+                     evaluation.tracker.best_step)
+
+    summary: dict[str, Any] = {}
+    if s.do_train:
+        summary = _train(task, strategy, model, evaluation)
+    elif evaluation is not None:
+        _evaluate_saved(task, evaluation)
+
+    predictions, saved_models = None, {}
+    if s.do_predict or s.export_dir:
+        prefix = serving_checkpoint(task, sorted(model.head_variables()))
+        logging.info("Predicting/exporting with %s", prefix)
+        checkpoints.load_original_checkpoint(model, prefix)
+        if s.do_predict:
+            predictions = task.predict(model, Evaluator(strategy, model, s.jit_compile))
+        if s.export_dir:
+            saved_models = task.export(model, s.export_dir)
+    return {"train": summary, "eval": evaluation.tracker.history if evaluation else [], "predict": predictions,
+            "export": saved_models}
