@@ -10,7 +10,6 @@ I intermediate size, V vocabulary size, P masked positions.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import tensorflow as tf
@@ -23,9 +22,13 @@ LAYER_NORM_EPSILON = 1e-12
 
 
 def gelu(x: tf.Tensor) -> tf.Tensor:
-    """GELU with the tanh approximation, written in the same operation order as the original."""
-    cdf = 0.5 * (1.0 + tf.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * tf.pow(x, 3))))
-    return x * cdf
+    """GELU with the tanh approximation: `x * 0.5 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))`.
+
+    `tf.nn.gelu(approximate=True)` computes exactly the original's expression (the factor 0.5 moves, which
+    is exact in binary floating point), and its op pattern is the one TensorFlow's graph optimiser fuses
+    with the preceding MatMul + BiasAdd into one kernel on CPU (oneDNN) and GPU.
+    """
+    return tf.nn.gelu(x, approximate=True)
 
 
 def get_activation(name: str | None | Callable) -> Callable | None:
@@ -53,9 +56,10 @@ def truncated_normal(stddev: float) -> keras.initializers.Initializer:
 class LayerNorm(keras.layers.Layer):
     """Layer normalisation over the last axis with TF1 contrib semantics.
 
-    Uses the biased variance and `tf.nn.batch_normalization` with epsilon 1e-12, which is what
-    `contrib.layers.layer_norm` computes; Keras' own layer may switch to a fused kernel that clamps
-    epsilon to 1e-5. Under mixed precision the statistics are computed in float32.
+    Computes `(x - mean) * rsqrt(var + 1e-12) * gamma + beta` with the biased variance, which is what
+    `contrib.layers.layer_norm` computes (to float rounding: it went through `tf.nn.batch_normalization`,
+    which costs more element-wise passes without XLA); Keras' own layer may switch to a fused kernel that
+    clamps epsilon to 1e-5. Under mixed precision the statistics are computed in float32.
     Input and output: [..., C]. Weights: `gamma` [C] (ones), `beta` [C] (zeros).
     """
 
@@ -72,10 +76,11 @@ class LayerNorm(keras.layers.Layer):
     def call(self, x: tf.Tensor) -> tf.Tensor:
         dtype = x.dtype
         x = tf.cast(x, tf.float32)
-        mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
-        y = tf.nn.batch_normalization(x, mean, variance, offset=tf.cast(self.beta, tf.float32),
-                                      scale=tf.cast(self.gamma, tf.float32), variance_epsilon=self.epsilon)
-        return tf.cast(y, dtype)
+        mean = tf.reduce_mean(x, axis=-1, keepdims=True)
+        centered = x - mean
+        variance = tf.reduce_mean(tf.square(centered), axis=-1, keepdims=True)
+        y = centered * tf.math.rsqrt(variance + self.epsilon) * tf.cast(self.gamma, tf.float32)
+        return tf.cast(y + tf.cast(self.beta, tf.float32), dtype)
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}

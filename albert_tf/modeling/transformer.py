@@ -59,29 +59,45 @@ class AlbertTransformerBlock(keras.layers.Layer):
         self.attention_dropout = optional_dropout(attention_dropout)
         self.hidden_dropout = optional_dropout(hidden_dropout)
 
-    def _split_heads(self, x: tf.Tensor) -> tf.Tensor:
-        """[B,S,N*D] -> [B,N,S,D]."""
-        batch, length = tf.shape(x)[0], tf.shape(x)[1]
-        x = tf.reshape(x, [batch, length, self.num_heads, self.head_size])
-        return tf.transpose(x, [0, 2, 1, 3])
+    def build(self, input_shape):
+        # Q/K/V are never called as layers (see `_qkv_projection`), so their weights are created here.
+        for layer in (self.query, self.key, self.value):
+            with tf.name_scope(layer.name):
+                layer.build(tf.TensorShape([None, self.hidden_size]))
+        super().build(input_shape)
+
+    def _qkv_projection(self, x: tf.Tensor) -> tf.Tensor:
+        """One fused product for the three projections: [T,H] -> [T,3H] (columns: Q, K, V).
+
+        The [H,3H] kernel is concatenated in the graph from the three official [H,H] kernels, so the
+        checkpoint layout is unchanged. The attention scale 1/sqrt(D) is folded into the query kernel
+        and bias: for D = 64 (every released model) the scale is a power of two and the scores equal the
+        original's scale-after-product to the last bit; otherwise they agree to float rounding.
+        """
+        scale = 1.0 / math.sqrt(float(self.head_size))
+        kernel = tf.concat([self.query.kernel * scale, self.key.kernel, self.value.kernel], axis=1)
+        bias = tf.concat([self.query.bias * scale, self.key.bias, self.value.bias], axis=0)
+        return tf.nn.bias_add(tf.matmul(x, kernel), bias)
 
     def call(self, x: tf.Tensor, attention_bias: tf.Tensor, training=None) -> tf.Tensor:
-        q = self._split_heads(self.query(x))
-        k = self._split_heads(self.key(x))
-        v = self._split_heads(self.value(x))
-        # Scale after the product, as the original does, so results match to the last bits.
-        scores = tf.matmul(q, k, transpose_b=True) * (1.0 / math.sqrt(float(self.head_size)))
+        batch, length = tf.shape(x)[0], tf.shape(x)[1]
+        # Rows of [B*S, H] throughout (the original's `reshape_to_matrix`): every dense layer is then a
+        # plain MatMul + BiasAdd (+ GELU) that the CPU/GPU kernels fuse, with no reshapes in between.
+        rows = tf.reshape(x, [-1, self.hidden_size])
+        qkv = tf.reshape(self._qkv_projection(rows), [batch, length, 3, self.num_heads, self.head_size])
+        q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))  # 3 x [B,N,S,D], one transpose
+        scores = tf.matmul(q, k, transpose_b=True)  # [B,N,S,S], already scaled (see _qkv_projection)
         scores = scores + tf.cast(attention_bias, scores.dtype)
         # Softmax in float32: float16 scores with a -10000 bias lose the small probabilities otherwise.
         probs = tf.cast(tf.nn.softmax(tf.cast(scores, tf.float32), axis=-1), v.dtype)
         probs = apply_dropout(self.attention_dropout, probs, training)
         context = tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3])  # [B,S,N,D]
-        batch, length = tf.shape(x)[0], tf.shape(x)[1]
-        context = tf.reshape(context, [batch, length, self.num_heads * self.head_size])
+        context = tf.reshape(context, [-1, self.hidden_size])
         attention = apply_dropout(self.hidden_dropout, self.attention_output(context), training)
-        y = self.attention_layer_norm(attention + x)
+        y = self.attention_layer_norm(attention + rows)
         ffn = apply_dropout(self.hidden_dropout, self.ffn_output(self.intermediate(y)), training)
-        return self.ffn_layer_norm(ffn + y)
+        out = self.ffn_layer_norm(ffn + y)
+        return tf.reshape(out, [batch, length, self.hidden_size])
 
     def tf1_variables(self, scope: str) -> dict[str, tf.Variable]:
         """Official names of this block's weights under `scope` (e.g. `.../group_0/inner_group_0`)."""
