@@ -81,10 +81,14 @@ def pretrainer():
 
 @pytest.fixture(scope="module")
 def exports(pretrainer, tmp_path_factory):
+    """export_tfhub.py's work on the pretrainer's checkpoint in the official layout: the encoder (+mlm)
+    and preprocessing SavedModels."""
     root = tmp_path_factory.mktemp("hub_exports")
-    encoder = tfhub.export_encoder(pretrainer, str(root / "encoder"), spm_model_file=TINY_MODEL, do_lower_case=True)
-    preprocessing = tfhub.export_preprocessing(str(root / "preprocess"), TINY_MODEL, True, SEQ)
-    return {"encoder": encoder, "preprocessing": preprocessing}
+    checkpoint = albert_tf.save_original_checkpoint(pretrainer, str(root / "release" / "model.ckpt-best"))
+    pretrainer.config.to_json_file(str(root / "release" / "albert_config.json"))
+    return tfhub.export_from_checkpoint(str(root / "encoder"), str(root / "release" / "albert_config.json"),
+                                        checkpoint, spm_model_file=TINY_MODEL, do_lower_case=True,
+                                        preprocessing_export_path=str(root / "preprocess"), seq_length=SEQ)
 
 
 def graph_ops(saved_model_dir: str) -> set[str]:
@@ -139,7 +143,17 @@ def test_exported_encoder_matches_keras_model_and_finetunes(pretrainer, exports)
     assert all(not np.array_equal(b, v.numpy()) for b, v in zip(before, encoder.trainable_variables))
 
 
-def test_export_encoder_errors(pretrainer, tmp_path):
+def test_export_errors(pretrainer, exports, tmp_path):
+    release = os.path.dirname(exports["encoder"])
+    config_file = os.path.join(release, "release", "albert_config.json")
+    encoder_only = albert_tf.save_original_checkpoint(pretrainer.encoder, str(tmp_path / "encoder" / "model.ckpt"))
+    with pytest.raises(ValueError, match="has no MLM head.*--nowith_mlm"):
+        tfhub.export_from_checkpoint(str(tmp_path / "e"), config_file, encoder_only)
+    with pytest.raises(FileNotFoundError, match="--albert_config_file"):
+        tfhub.export_from_checkpoint(str(tmp_path / "e"), str(tmp_path / "none.json"), encoder_only)
+    with pytest.raises(ValueError, match="--preprocessing_export_path needs"):
+        tfhub.export_from_checkpoint(str(tmp_path / "e"), config_file, encoder_only, with_mlm=False,
+                                     preprocessing_export_path=str(tmp_path / "p"))
     with pytest.raises(ValueError, match="with_mlm=True needs the MLM head"):
         tfhub.export_encoder(pretrainer.encoder, str(tmp_path / "e"))
     with pytest.raises(ValueError, match="needs an AlbertModel"):
