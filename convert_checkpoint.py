@@ -8,7 +8,8 @@ Formats (--input_format / --output_format):
   tf2_state     albert-tf's TF2 training state (input only): a run's --output_dir, its tf2_checkpoints/
                 folder, or a ckpt-<step> prefix; needs --albert_config_file and --model_kind.
   hub           TF-Hub: input a TF1 hub module of the original release (read through the official names);
-                output an encoder SavedModel with the TF-Hub interface (albert_tf.export_encoder).
+                output an encoder SavedModel with the TF-Hub interface (albert_tf.export_encoder; with the
+                `mlm` sub-object for a pretrainer, and the SentencePiece model when the input has one).
 The input format is detected when --input_format is not given (a run's output_dir reads as tf1: its
 model.ckpt-best or newest model.ckpt-<step>). The model kind (--model_kind) is read from the input too:
 the architecture of a Hugging Face config, the head variables of a TF1 checkpoint.
@@ -23,7 +24,6 @@ Examples:
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from typing import Optional
@@ -32,9 +32,10 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from albert_tf import checkpoints
-from albert_tf.checkpoints import transformers as hf
+from albert_tf.checkpoints import hub, transformers as hf
 from albert_tf.configs import AlbertConfig
 from albert_tf.core.trainer import CHECKPOINT_SUBDIR
+from albert_tf.export.tfhub import export_encoder
 from albert_tf.modeling import (AlbertClassifier, AlbertModel, AlbertMultipleChoice, AlbertPretrainer,
                                 AlbertQuestionAnswering)
 from albert_tf.tokenization import FullTokenizer
@@ -69,8 +70,8 @@ def detect_format(path: str) -> str:
     a TF2 training state, in that order."""
     if hf.is_transformers_dir(path):
         return "transformers"
-    if tf.io.gfile.isdir(path) and any(tf.io.gfile.exists(os.path.join(path, n))
-                                       for n in ("saved_model.pb", "tfhub_module.pb")):
+    if path.startswith(("http://", "https://")) or (tf.io.gfile.isdir(path) and any(
+            tf.io.gfile.exists(os.path.join(path, n)) for n in (hub.TF1_MODULE_FILE, "saved_model.pb"))):
         return "hub"
     try:
         checkpoints.resolve_checkpoint_path(path)
@@ -179,16 +180,12 @@ def read_model(fmt: str, path: str, config_file: Optional[str] = None, model_kin
         tf.train.Checkpoint(model=model).restore(prefix).expect_partial().assert_existing_objects_matched()
         return model, None
     if fmt == "hub":
-        if importlib.util.find_spec("albert_tf.checkpoints.hub") is None:
-            raise ValueError("Reading TF-Hub modules needs albert_tf.checkpoints.hub, which this version lacks.")
-        from albert_tf.checkpoints import hub
-
         encoder = hub.from_hub(path)
         if not isinstance(encoder, AlbertModel):
             raise ValueError(f"--input={path} is a TF2 SavedModel encoder, whose weights have no ALBERT names; only "
                              "the original's TF1 hub modules convert (fine-tune the SavedModel with "
                              "--albert_hub_module_handle instead).")
-        return encoder, getattr(encoder, "tokenizer", None)
+        return encoder, encoder.tokenizer
     raise ValueError(f"Unknown --input_format={fmt!r}; choose one of {', '.join(FORMATS)}.")
 
 
@@ -213,14 +210,10 @@ def write_model(model, fmt: str, output: str, tokenizer: Optional[FullTokenizer]
         return hf.save_transformers(model, output, tokenizer=tokenizer, architecture=architecture,
                                     do_lower_case=do_lower_case)
     if fmt == "hub":
-        if importlib.util.find_spec("albert_tf.export.tfhub") is None:
-            raise ValueError("TF-Hub export needs albert_tf.export.tfhub (export_encoder), which this version lacks.")
-        from albert_tf.export.tfhub import export_encoder
-
-        with_mlm = isinstance(model, AlbertPretrainer)
-        export_encoder(model if with_mlm or isinstance(model, AlbertModel) else model.encoder, output,
-                       with_mlm=with_mlm)
-        return output
+        spm_model_file = getattr(tokenizer, "spm_model_file", None) if tokenizer is not None else None
+        lower = getattr(tokenizer, "do_lower_case", True) if do_lower_case is None else do_lower_case
+        return export_encoder(model, output, with_mlm=isinstance(model, AlbertPretrainer),
+                              spm_model_file=spm_model_file, do_lower_case=lower)
     raise ValueError(f"Unknown --output_format={fmt!r}; choose tf1, transformers or hub.")
 
 

@@ -466,7 +466,7 @@ def load_transformers_arrays(model, arrays: Mapping[str, np.ndarray], source: st
         fresh += [n for n in _POOLER if n in targets]
     for name in fresh:
         del targets[name]
-    if fresh:
+    if fresh and not load_options.get("dry_run"):
         logging.warning("%s has no weights for %s of %s; they keep their initialisation.", source,
                         _summarize(fresh, 3), type(model).__name__)
     return load_variables(model, {n: a.shape for n, a in arrays.items()}, arrays.__getitem__, source,
@@ -611,9 +611,6 @@ def write_vocabulary(directory: str, tokenizer) -> str:
 
 def _write_tokenizer(directory: str, tokenizer, config: AlbertConfig, do_lower_case: Optional[bool]) -> list[str]:
     """Writes the vocabulary and `tokenizer_config.json`; returns the names written."""
-    if len(tokenizer.vocab) > config.vocab_size:
-        raise ValueError(f"The tokenizer has {len(tokenizer.vocab)} pieces but the model's vocab_size is "
-                         f"{config.vocab_size}: they belong to different models.")
     lower = bool(getattr(tokenizer, "do_lower_case", True) if do_lower_case is None else do_lower_case)
     options: dict[str, Any] = {"do_lower_case": lower, "model_max_length": config.max_position_embeddings}
     if tokenizer.sp_model is not None:
@@ -656,7 +653,8 @@ def save_transformers(model, directory: str, tokenizer=None, spm_model_file: Opt
 
     Raises:
       ValueError: a model or config Hugging Face would compute differently (`check_transformers_compatible`),
-        or an architecture that does not fit the model.
+        an architecture that does not fit the model, or a tokenizer with more pieces than `vocab_size`;
+        raised before anything is written.
     """
     from albert_tf.tokenization import FullTokenizer
 
@@ -671,6 +669,9 @@ def save_transformers(model, directory: str, tokenizer=None, spm_model_file: Opt
     if spm_model_file:
         tokenizer = FullTokenizer(spm_model_file=spm_model_file)
     tokenizer = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
+    if tokenizer is not None and len(tokenizer.vocab) > config.vocab_size:
+        raise ValueError(f"The tokenizer has {len(tokenizer.vocab)} pieces but the model's vocab_size is "
+                         f"{config.vocab_size}: they belong to different models.")
 
     variables = model.tf1_variables()
     prefix = "" if architecture == "AlbertModel" else "albert."
