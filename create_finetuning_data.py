@@ -19,13 +19,22 @@ file squad_dev.features.json next to them.
 
 writes one record per RACE question (4 choices of max_seq_length each), articles in numeric file
 order, middle before high. Each ``--task`` dispatches to a library writer;
-the writers import TensorFlow lazily, so --help and flag errors answer at once.
+the writers import TensorFlow lazily, so --help and flag errors (an unknown --task or --task_name)
+answer at once. Every feature file gets a fingerprint sidecar ``<file>.fingerprint.json`` (see
+`albert_tf.data.cache`) so the training scripts can tell whether it matches their inputs. Errors in
+flags or inputs print one ``error:`` line (``--verbose`` for a traceback).
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from absl import app, flags, logging
+from albert_tf.core import cli
+
+cli.quiet_tensorflow()
+
+from absl import app, flags, logging  # noqa: E402  (after quiet_tensorflow, before TensorFlow loads)
+
+from albert_tf.data import task_names  # noqa: E402  (no TensorFlow)
 
 if TYPE_CHECKING:
     from albert_tf.tokenization import FullTokenizer
@@ -70,20 +79,18 @@ def _make_tokenizer() -> "FullTokenizer":
 
 
 def _write_glue() -> None:
-    from albert_tf.data import glue
     missing = [name for name in ("task_name", "data_dir", "output_dir") if not FLAGS[name].value]
     if missing:
         raise app.UsageError(f"--task=glue needs {', '.join('--' + m for m in missing)}.")
+    cli.check_choice("task_name", FLAGS.task_name, task_names.GLUE_TASKS, task_names.TASK_ALIASES)
+    from albert_tf.data import glue
     unknown = [s for s in FLAGS.splits if s not in glue.FEATURE_SPLITS]
     if unknown:
         raise app.UsageError(f"--splits: unknown {unknown}; use train, eval, predict.")
-    try:
-        written = glue.write_glue_features(
-            FLAGS.task_name, FLAGS.data_dir, _make_tokenizer(), FLAGS.max_seq_length,
-            FLAGS.output_dir, splits=FLAGS.splits, do_lower_case=FLAGS.do_lower_case,
-            xnli_language=FLAGS.xnli_language, num_workers=FLAGS.num_workers, log=print)
-    except ValueError as e:
-        raise app.UsageError(str(e)) from e
+    written = glue.write_glue_features(
+        FLAGS.task_name, FLAGS.data_dir, _make_tokenizer(), FLAGS.max_seq_length,
+        FLAGS.output_dir, splits=FLAGS.splits, do_lower_case=FLAGS.do_lower_case,
+        xnli_language=FLAGS.xnli_language, num_workers=FLAGS.num_workers, log=print)
     if not written:
         raise app.UsageError(f"No feature file written: no {FLAGS.task_name} split found under "
                              f"{FLAGS.data_dir}.")
@@ -136,13 +143,9 @@ WRITERS: dict[str, Callable[[], None]] = {"glue": _write_glue, "squad": _write_s
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    task = (FLAGS.task or "").lower()
-    if task in WRITERS:
-        WRITERS[task]()
-    else:
-        raise app.UsageError(f"--task must be one of {', '.join(WRITERS)}; got {FLAGS.task!r}.")
+    WRITERS[cli.check_choice("task", FLAGS.task, WRITERS)]()
 
 
 if __name__ == "__main__":
     logging.set_verbosity(logging.INFO)
-    app.run(main)
+    cli.run_main(main)

@@ -9,15 +9,20 @@ do_permutation)) and `next_sentence_labels` int64[1].
         --spm_model_file=30k-clean.model --max_seq_length=512 --dupe_factor=40
 
 Flags and defaults are the original release's; `--vocab_file` is only needed without `--spm_model_file`.
-`--num_workers` is new: the output is the same for any value. The algorithm is in
-`albert_tf.data.pretraining.create_pretraining_data`.
+`--num_workers` is new: the output is the same for any value. `--allow_binary_input` is new: input that
+looks binary or mostly undecodable is refused unless it is given. The algorithm is in
+`albert_tf.data.pretraining.create_pretraining_data`. Errors in flags or inputs print one `error:` line
+(`--verbose` for a traceback).
 """
 from __future__ import annotations
 
 import os
-import sys
 
-from absl import app, flags, logging
+from albert_tf.core import cli
+
+cli.quiet_tensorflow()
+
+from absl import app, flags, logging  # noqa: E402  (after quiet_tensorflow, before TensorFlow loads)
 
 flags.DEFINE_string("input_file", None, "Input raw text file(s): comma-separated glob patterns.")
 flags.DEFINE_string("output_file", None, "Output TFRecord file(s), comma-separated; written round-robin.")
@@ -39,6 +44,8 @@ flags.DEFINE_float("masked_lm_prob", 0.15, "Masked LM probability.")
 flags.DEFINE_float("short_seq_prob", 0.1, "Probability of a shorter target sequence length per document.")
 flags.DEFINE_integer("num_workers", os.cpu_count() or 1,
                      "Worker processes for tokenising and building instances (output does not depend on it).")
+flags.DEFINE_bool("allow_binary_input", False,
+                  "Read input files that look binary or mostly undecodable as text anyway (refused by default).")
 
 FLAGS = flags.FLAGS
 
@@ -50,23 +57,19 @@ def main(argv: list[str]) -> None:
     from albert_tf.data import pretraining
 
     logging.set_verbosity(logging.INFO)
-    try:
-        pretraining.create_pretraining_data(
-            FLAGS.input_file, FLAGS.output_file, spm_model_file=FLAGS.spm_model_file,
-            vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case,
-            do_whole_word_mask=FLAGS.do_whole_word_mask, do_permutation=FLAGS.do_permutation,
-            favor_shorter_ngram=FLAGS.favor_shorter_ngram, random_next_sentence=FLAGS.random_next_sentence,
-            max_seq_length=FLAGS.max_seq_length, ngram=FLAGS.ngram,
-            max_predictions_per_seq=FLAGS.max_predictions_per_seq, random_seed=FLAGS.random_seed,
-            dupe_factor=FLAGS.dupe_factor, masked_lm_prob=FLAGS.masked_lm_prob,
-            short_seq_prob=FLAGS.short_seq_prob, num_workers=FLAGS.num_workers,
-            input_file_mode=FLAGS.input_file_mode)
-    except (ValueError, FileNotFoundError) as err:
-        # Bad flags or inputs: the message names the flag and the fix; a traceback would only hide it.
-        sys.exit(f"create_pretraining_data.py: error: {err}")
+    pretraining.create_pretraining_data(
+        FLAGS.input_file, FLAGS.output_file, spm_model_file=FLAGS.spm_model_file,
+        vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case,
+        do_whole_word_mask=FLAGS.do_whole_word_mask, do_permutation=FLAGS.do_permutation,
+        favor_shorter_ngram=FLAGS.favor_shorter_ngram, random_next_sentence=FLAGS.random_next_sentence,
+        max_seq_length=FLAGS.max_seq_length, ngram=FLAGS.ngram,
+        max_predictions_per_seq=FLAGS.max_predictions_per_seq, random_seed=FLAGS.random_seed,
+        dupe_factor=FLAGS.dupe_factor, masked_lm_prob=FLAGS.masked_lm_prob,
+        short_seq_prob=FLAGS.short_seq_prob, num_workers=FLAGS.num_workers,
+        input_file_mode=FLAGS.input_file_mode, allow_binary_input=FLAGS.allow_binary_input)
 
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("input_file")
     flags.mark_flag_as_required("output_file")
-    app.run(main)
+    cli.run_main(main)

@@ -9,19 +9,28 @@ Steps (each one is the library code behind the real command-line tools):
 
 The default corpus is a public-domain book bundled with the package; `corpus` / `albert_config_file`
 and the step/size arguments scale the same pipeline to real corpora and official configurations.
+
+Rerunning into the same `output_dir` is safe: before anything is written, the settings that shape the
+outputs (corpus files and their hashes, vocabulary size, lengths, seed, model config) are compared with
+`output_dir/run_settings.json` (`albert_tf.core.run_dir`). The same settings reuse the SentencePiece model
+and the data (their fingerprints must match), resume training, and print the whole evaluation history;
+other settings stop with a message unless `overwrite_output_dir` is set.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import tensorflow as tf
 from absl import logging
 
-from albert_tf.core import distribute
+from albert_tf import metrics
+from albert_tf.core import distribute, run_dir
 from albert_tf.configs import AlbertConfig
+from albert_tf.data import cache
 from albert_tf.data.pretraining import create_pretraining_data
 from albert_tf.tasks.pretraining import PretrainingRun, run_pretraining
 
@@ -50,6 +59,7 @@ class DemoOptions:
     learning_rate: float = 0.004
     num_evals: int = 4
     random_seed: int = 12345
+    overwrite_output_dir: bool = False
 
 
 def small_config(vocab_size: int, max_seq_length: int) -> AlbertConfig:
@@ -87,36 +97,111 @@ def train_sentencepiece(text_file: str, model_prefix: str, vocab_size: int) -> s
     return model_prefix + ".model"
 
 
+def demo_settings(options: DemoOptions, corpus: list[str], config: AlbertConfig) -> dict[str, Any]:
+    """The facts a rerun must share with the run already in `output_dir` (see `run_dir.prepare_output_dir`)."""
+    return {"corpus": cache.fingerprint(sources=corpus)["sources"], "vocab_size": options.vocab_size,
+            "max_seq_length": options.max_seq_length, "max_predictions_per_seq": options.max_predictions_per_seq,
+            "dupe_factor": options.dupe_factor, "heldout_fraction": options.heldout_fraction,
+            "random_seed": options.random_seed, "albert_config": config.to_dict()}
+
+
+def _record_fingerprint(spm_model: str, text_file: str, options: DemoOptions, dupe_factor: int) -> dict[str, Any]:
+    return cache.fingerprint(tokenizer_file=spm_model, sources=[text_file], kind="pretraining",
+                             max_seq_length=options.max_seq_length, dupe_factor=dupe_factor,
+                             max_predictions_per_seq=options.max_predictions_per_seq, random_seed=options.random_seed)
+
+
+def _data_is_ready(spm_model: str, parts: list[tuple[str, str, int]], options: DemoOptions) -> bool:
+    """Whether every (text file, records, dupe factor) part was written from `spm_model` with these options."""
+    try:
+        return all(cache.check_cache(records, _record_fingerprint(spm_model, text, options, dupe)) == "fresh"
+                   for text, records, dupe in parts)
+    except (FileNotFoundError, cache.StaleCacheError):
+        return False
+
+
+@contextlib.contextmanager
+def _quiet_info() -> Iterator[None]:
+    """Hides INFO logging (the data writer's example dumps) inside the block."""
+    level = logging.get_verbosity()
+    logging.set_verbosity(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+
+
+def _prepare_data(options: DemoOptions, corpus: list[str], spm_model: str,
+                  parts: list[tuple[str, str, int]]) -> None:
+    """Steps 1-3: splits the corpus, trains the SentencePiece model, writes the pretraining TFRecords."""
+    (train_txt, _, _), (heldout_txt, _, _) = parts
+    n_train, n_heldout = split_documents(corpus, train_txt, heldout_txt, options.heldout_fraction)
+    logging.info("[1/4] Corpus: %d training and %d held-out documents from %s", n_train, n_heldout,
+                 ", ".join(corpus))
+    train_sentencepiece(train_txt, spm_model[: -len(".model")], options.vocab_size)
+    logging.info("[2/4] Trained SentencePiece model %s (%d pieces)", spm_model, options.vocab_size)
+    counts = []
+    for text, records, dupe_factor in parts:
+        def build(text: str = text, records: str = records, dupe_factor: int = dupe_factor) -> Any:
+            with _quiet_info():
+                return create_pretraining_data(
+                    text, records, spm_model_file=spm_model, do_lower_case=True, dupe_factor=dupe_factor,
+                    max_seq_length=options.max_seq_length, max_predictions_per_seq=options.max_predictions_per_seq,
+                    random_seed=options.random_seed)
+
+        summary = cache.build_with_fingerprint(records, _record_fingerprint(spm_model, text, options, dupe_factor),
+                                               build)
+        counts.append(summary.num_instances)
+    logging.info("[3/4] Wrote %d training instances (%d passes) to %s and %d held-out instances to %s",
+                 counts[0], options.dupe_factor, parts[0][1], counts[1], parts[1][1])
+
+
+def eval_history_table(eval_results_file: str) -> list[str]:
+    """The held-out evaluations recorded in `eval_results_file`, one table line per step (last result wins)."""
+    if not tf.io.gfile.exists(eval_results_file):
+        return ["", "No held-out evaluation recorded yet."]
+    by_step = {int(r["global_step"]): r for r in metrics.read_eval_results(eval_results_file) if "global_step" in r}
+    lines = ["", "Held-out evaluation during pretraining:",
+             f"{'step':>6} {'MLM acc':>8} {'MLM loss':>9} {'SOP acc':>8} {'SOP loss':>9}"]
+    for step, r in sorted(by_step.items()):
+        lines.append(f"{step:>6} {r['masked_lm_accuracy']:>8.3f} {r['masked_lm_loss']:>9.3f} "
+                     f"{r['sentence_order_accuracy']:>8.3f} {r['sentence_order_loss']:>9.3f}")
+    return lines
+
+
 def run_demo(options: DemoOptions, strategy: Optional[tf.distribute.Strategy] = None) -> dict[str, Any]:
-    """Runs the whole pipeline; returns the pretraining summary and the list of evaluations."""
+    """Runs the whole pipeline; returns the pretraining summary and the list of evaluations.
+
+    Raises:
+      run_dir.OutputDirError: `output_dir` is unusable, or holds a demo run with other settings (and
+        `overwrite_output_dir` is not set); raised before anything is written.
+    """
     start = time.time()
     out = options.output_dir
-    data_dir = os.path.join(out, "data")
-    os.makedirs(data_dir, exist_ok=True)
     corpus = ([p for pattern in options.corpus.split(",") for p in sorted(tf.io.gfile.glob(pattern))]
               if options.corpus else [BUNDLED_CORPUS])
     if not corpus:
         raise FileNotFoundError(f"--corpus {options.corpus!r} matches no file.")
-
-    train_txt, heldout_txt = os.path.join(data_dir, "train.txt"), os.path.join(data_dir, "heldout.txt")
-    n_train, n_heldout = split_documents(corpus, train_txt, heldout_txt, options.heldout_fraction)
-    logging.info("[1/4] Corpus: %d training and %d held-out documents from %s", n_train, n_heldout,
-                 ", ".join(corpus))
-
-    spm_model = train_sentencepiece(train_txt, os.path.join(out, "spm"), options.vocab_size)
-    logging.info("[2/4] Trained SentencePiece model %s (%d pieces)", spm_model, options.vocab_size)
-
-    common = dict(spm_model_file=spm_model, do_lower_case=True, max_seq_length=options.max_seq_length,
-                  max_predictions_per_seq=options.max_predictions_per_seq, random_seed=options.random_seed)
+    config = (AlbertConfig.from_json_file(options.albert_config_file) if options.albert_config_file
+              else small_config(options.vocab_size, options.max_seq_length))
+    resuming = run_dir.prepare_output_dir(out, demo_settings(options, corpus, config),
+                                          overwrite=options.overwrite_output_dir)
+    data_dir = os.path.join(out, "data")
+    os.makedirs(data_dir, exist_ok=True)
+    spm_model = os.path.join(out, "spm.model")
     train_records, heldout_records = os.path.join(data_dir, "train.tfrecord"), os.path.join(data_dir, "heldout.tfrecord")
-    create_pretraining_data(train_txt, train_records, dupe_factor=options.dupe_factor, **common)
-    create_pretraining_data(heldout_txt, heldout_records, dupe_factor=1, **common)
-    logging.info("[3/4] Wrote pretraining TFRecords %s and %s", train_records, heldout_records)
+    parts = [(os.path.join(data_dir, "train.txt"), train_records, options.dupe_factor),
+             (os.path.join(data_dir, "heldout.txt"), heldout_records, 1)]
+    if resuming and _data_is_ready(spm_model, parts, options):
+        logging.info("[1-3/4] Resuming the run in %s: reusing %s and the pretraining data in %s", out, spm_model,
+                     data_dir)
+    else:
+        _prepare_data(options, corpus, spm_model, parts)
 
     config_file = options.albert_config_file
     if not config_file:
         config_file = os.path.join(out, "albert_config.json")
-        small_config(options.vocab_size, options.max_seq_length).to_json_file(config_file)
+        config.to_json_file(config_file)
     steps = options.num_train_steps
     run = PretrainingRun(
         albert_config_file=config_file, input_file=train_records, eval_input_file=heldout_records,
@@ -130,11 +215,11 @@ def run_demo(options: DemoOptions, strategy: Optional[tf.distribute.Strategy] = 
                  options.max_seq_length, run.output_dir)
     result = run_pretraining(run, strategy or distribute.get_strategy("one_device"))
 
-    lines = ["", "Held-out evaluation during pretraining:",
-             f"{'step':>6} {'MLM acc':>8} {'MLM loss':>9} {'SOP acc':>8} {'SOP loss':>9}"]
-    for r in result["eval"]:
-        lines.append(f"{r['global_step']:>6} {r['masked_lm_accuracy']:>8.3f} {r['masked_lm_loss']:>9.3f} "
-                     f"{r['sentence_order_accuracy']:>8.3f} {r['sentence_order_loss']:>9.3f}")
+    lines = eval_history_table(os.path.join(run.output_dir, "eval_results.txt"))
+    train = result.get("train") or {}
+    if train.get("steps_per_second"):
+        lines += ["", f"Training throughput: {train['steps_per_second']:.2f} steps/s, "
+                      f"{train['examples_per_second']:.1f} examples/s (batch {options.train_batch_size})."]
     lines += ["", f"Done in {time.time() - start:.0f} s. Outputs in {out}/:",
               "  spm.model                               SentencePiece model",
               f"  {config_file:<39} model config",

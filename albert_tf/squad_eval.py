@@ -21,7 +21,8 @@ prints one JSON object on stdout. ``DATA.json`` is a SQuAD file (``{"data": [art
 The version defaults to v2.0 when any question has ``"is_impossible": true``, else v1.1
 (`detect_version`).
 
-A question without a prediction scores 0 in both versions and a message goes to stderr. (The
+A question without a prediction scores 0 in both versions; one line on stderr counts them and names
+the first few. (The
 official v2.0 script instead leaves it out of ``total`` and then fails with a KeyError when it
 computes ``HasAns_*``/``NoAns_*``; with every question predicted both agree exactly.)
 """
@@ -164,8 +165,14 @@ def _check_predictions(predictions: Any, source: str) -> Mapping[str, str]:
     return predictions
 
 
-def _report_missing(qid: str, log: Callable[[str], None]) -> None:
-    log(f"Unanswered question {qid} will receive score 0.")
+def _report_missing(missing: Sequence[str], total: int, log: Callable[[str], None], shown: int = 3) -> None:
+    """One line about the questions without a prediction (nothing when there are none)."""
+    if len(missing) == 1:
+        log(f"Unanswered question {missing[0]} will receive score 0.")
+    elif missing:
+        more = ", ..." if len(missing) > shown else ""
+        log(f"{len(missing)} of {total} questions are unanswered and will receive score 0 (ids "
+            f"{', '.join(missing[:shown])}{more}).")
 
 
 def _stderr(message: str) -> None:
@@ -183,7 +190,7 @@ def evaluate_v1(dataset: Dataset | Mapping[str, Any], predictions: Mapping[str, 
     Args:
       dataset: a whole SQuAD file (dict with ``"data"``) or its article list.
       predictions: {question id: answer text}; ids not in the data set are ignored.
-      log: receives one message per question without a prediction (it scores 0).
+      log: receives one line about the questions without a prediction (they score 0).
 
     Returns:
       ``{"exact_match": EM, "f1": F1}`` in percent over all questions.
@@ -195,17 +202,19 @@ def evaluate_v1(dataset: Dataset | Mapping[str, Any], predictions: Mapping[str, 
     predictions = _check_predictions(predictions, "predictions")
     exact = f1 = 0.0
     questions = iter_questions(dataset)
+    missing = []
     for qa in questions:
         golds = [answer["text"] for answer in qa["answers"]]
         if not golds:
             raise SquadEvalError(f"Question {qa['id']!r} has no gold answer, which v1.1 cannot score; "
                                  f"evaluate with --squad_version={V2}.")
         if qa["id"] not in predictions:
-            _report_missing(qa["id"], log)
+            missing.append(qa["id"])
             continue
         prediction = predictions[qa["id"]]
         exact += max(exact_score(prediction, gold) for gold in golds)
         f1 += max(f1_score(prediction, gold) for gold in golds)
+    _report_missing(missing, len(questions), log)
     return {"exact_match": 100.0 * exact / len(questions), "f1": 100.0 * f1 / len(questions)}
 
 
@@ -224,7 +233,7 @@ def raw_scores(dataset: Dataset | Mapping[str, Any], predictions: Mapping[str, s
 
     Gold answers that normalise to "" are dropped; a question left without one is matched only by a
     prediction that normalises to "" (exact) or has no tokens (F1). A question without a prediction
-    scores 0 and is reported to ``log``.
+    scores 0; ``log`` receives one line about such questions.
 
     Returns:
       ({qid: exact}, {qid: f1}) over every question of the data set.
@@ -232,16 +241,18 @@ def raw_scores(dataset: Dataset | Mapping[str, Any], predictions: Mapping[str, s
     predictions = _check_predictions(predictions, "predictions")
     exact: dict[str, float] = {}
     f1: dict[str, float] = {}
+    missing = []
     for qa in iter_questions(dataset):
         qid = qa["id"]
         golds = [a["text"] for a in qa["answers"] if normalize_answer(a["text"])] or [""]
         if qid not in predictions:
-            _report_missing(qid, log)
+            missing.append(qid)
             exact[qid] = f1[qid] = 0.0
             continue
         prediction = predictions[qid]
         exact[qid] = float(max(exact_score(prediction, gold) for gold in golds))
         f1[qid] = max(f1_score(prediction, gold, empty_matches_empty=True) for gold in golds)
+    _report_missing(missing, len(exact), log)
     return exact, f1
 
 
@@ -335,7 +346,7 @@ def evaluate_v2(dataset: Dataset | Mapping[str, Any], predictions: Mapping[str, 
       na_probs: {question id: no-answer score}; None means 0.0 for every question (no abstention,
         no best-threshold search).
       na_prob_thresh: abstain where the no-answer score is above this.
-      log: receives one message per question without a prediction (it scores 0).
+      log: receives one line about the questions without a prediction (they score 0).
 
     Returns:
       ``exact``, ``f1`` (percent), ``total``; ``HasAns_*`` / ``NoAns_*`` for the answerable /

@@ -11,7 +11,16 @@ tokenizer, ``convert_to_unicode`` with WordPiece. Files are read with
 ``csv.reader(delimiter="\\t", quotechar=None)`` as UTF-8 (a leading BOM, as in MRPC, is dropped).
 Fully empty lines are skipped (the original would crash on them).
 
-`write_glue_features` writes the cached TFRecord files ``<task>_{train,eval,predict}.tf_record``.
+Every row must have exactly the file's number of columns: the header's where the split has one, else
+the processor's `num_columns`. A row with a column too few or too many is an error naming the file, the
+line and the expected columns (the original silently shifted the fields, e.g. the label became the
+second text). The one exception is the original's: QQP train/dev rows with fewer than 6 columns are
+skipped with a warning (the public QQP train set has a few broken lines).
+
+`write_glue_features` writes the cached TFRecord files ``<task>_{train,eval,predict}.tf_record``, each
+with a fingerprint sidecar (`albert_tf.data.cache`) recording the tokenizer file, casing, length, task,
+split and source file it was built from; with ``reuse_cache=True`` a fresh cache is reused and a stale
+one rebuilt (or refused).
 """
 from __future__ import annotations
 
@@ -24,7 +33,7 @@ import tensorflow as tf
 from absl import logging
 
 from albert_tf import tokenization
-from albert_tf.data import classifier_features
+from albert_tf.data import cache, classifier_features, task_names, text_checks
 from albert_tf.data.classifier_features import InputExample
 
 SPLITS = ("train", "dev", "test")
@@ -66,21 +75,29 @@ def read_tsv(path: str) -> list[_Row]:
 
     Raises:
       FileNotFoundError: the file does not exist.
-      GlueDataError: the file is not valid UTF-8.
+      GlueDataError: the file is binary, not valid UTF-8, or has a field longer than the csv module's
+        limit (131,072 characters).
     """
     with tf.io.gfile.GFile(path, "rb") as f:
         raw = f.read()
     try:
+        text_checks.check_text(raw, path)
         text = raw.decode("utf-8-sig")
+    except text_checks.NotTextError as e:
+        raise GlueDataError(str(e)) from None
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
         raise GlueDataError(f"{path}, line {line}: not valid UTF-8 ({e.reason}). "
                             "Re-save the file as UTF-8.") from e
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quotechar=None)
     rows = []
-    for fields in reader:
-        if fields:
-            rows.append(_Row(fields, path, reader.line_num))
+    try:
+        for fields in reader:
+            if fields:
+                rows.append(_Row(fields, path, reader.line_num))
+    except csv.Error as e:
+        raise GlueDataError(f"{path}, line {reader.line_num}: {e}. Check that the file is the GLUE "
+                            "release's tab-separated file.") from None
     return rows
 
 
@@ -96,7 +113,10 @@ class DataProcessor:
       labels: the label strings (ids are their positions); ``[None]`` for regression.
       is_regression: one float output (STS-B).
       metric_key: the eval metric that selects the best checkpoint.
-      header_splits: the splits whose first line is a header to skip.
+      header_splits: the splits whose first line is a header to skip; every row of such a split must
+        have as many columns as the header.
+      num_columns: the exact column count of each split without a header, and the column names
+        used in error messages.
     """
     name: ClassVar[str]
     directory: ClassVar[str]
@@ -105,6 +125,7 @@ class DataProcessor:
     is_regression: ClassVar[bool] = False
     metric_key: ClassVar[str] = "eval_accuracy"
     header_splits: ClassVar[tuple[str, ...]] = SPLITS
+    num_columns: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, use_spm: bool = True, do_lower_case: bool = True):
         self.use_spm = use_spm
@@ -158,8 +179,12 @@ class DataProcessor:
         if not tf.io.gfile.exists(path):
             raise FileNotFoundError(f"{path} not found: {self.layout_hint()}.")
         examples = []
+        columns: tuple[str, ...] = self.num_columns.get(split, ())
         for index, row in enumerate(read_tsv(path)):
             if index == 0 and split in self.header_splits:
+                columns = tuple(row.fields)
+                continue
+            if not self._has_columns(row, columns, split):
                 continue
             example = self._example(row, index, split)
             if example is None:
@@ -169,6 +194,20 @@ class DataProcessor:
                                 f"{self.labels}")
             examples.append(example)
         return examples
+
+    def _has_columns(self, row: _Row, columns: Sequence[str], split: str) -> bool:
+        """Checks that ``row`` has exactly ``len(columns)`` fields (no check when ``columns`` is empty).
+
+        Returns True to use the row; subclasses may return False to skip rows the original skipped.
+
+        Raises:
+          GlueDataError: another number of fields, naming the expected columns.
+        """
+        if not columns or len(row) == len(columns):
+            return True
+        raise row.error(f"expected {len(columns)} tab-separated columns ({', '.join(columns)}), found "
+                        f"{len(row)}. A missing or extra column shifts the fields (e.g. the label would be "
+                        f"read as a text); fix this row of the {self.name} {split} file")
 
     def _example(self, row: _Row, index: int, split: str) -> InputExample | None:
         """Builds the example of one row (``index`` counts rows from 0, header included)."""
@@ -183,6 +222,7 @@ class ColaProcessor(DataProcessor):
     labels = ["0", "1"]
     metric_key = "matthew_corr"
     header_splits = ("test",)
+    num_columns = {split: ("source", "label", "original label", "sentence") for split in ("train", "dev")}
 
     def _example(self, row, index, split):
         if split == "test":
@@ -249,15 +289,18 @@ class QqpProcessor(DataProcessor):
     files = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
     labels = ["0", "1"]
 
+    def _has_columns(self, row, columns, split):
+        if split != "test" and len(row) < len(columns):
+            # The original skips these rows (the public QQP train set has a few broken lines).
+            logging.warning("%s, line %d: skipping a row with %d columns (QQP needs %d).",
+                            row.path, row.line_number, len(row), len(columns))
+            return False
+        return super()._has_columns(row, columns, split)
+
     def _example(self, row, index, split):
         if split == "test":
             return InputExample(guid=row[0], text_a=self.process_text(row[1]),
                                 text_b=self.process_text(row[2]), label="0")
-        if len(row) < 6:
-            # The original skips these rows (the public QQP train set has a few broken lines).
-            logging.warning("%s, line %d: skipping a row with %d columns (QQP needs 6).",
-                            row.path, row.line_number, len(row))
-            return None
         return InputExample(guid=row[0], text_a=self.process_text(row[3]),
                             text_b=self.process_text(row[4]), label=self.process_text(row[5]))
 
@@ -358,8 +401,7 @@ PROCESSORS: dict[str, type[DataProcessor]] = {
     cls.name: cls for cls in (ColaProcessor, Sst2Processor, MrpcProcessor, StsbProcessor,
                               QqpProcessor, MnliProcessor, MisMnliProcessor, QnliProcessor,
                               RteProcessor, WnliProcessor, AxProcessor, XnliProcessor)}
-# Common spellings of the canonical keys.
-TASK_ALIASES = {"sst2": "sst-2", "stsb": "sts-b", "mnli-mm": "mismnli", "diagnostic": "ax"}
+TASK_ALIASES = task_names.TASK_ALIASES
 
 
 def canonical_task_name(task_name: str) -> str:
@@ -399,18 +441,35 @@ def feature_file_name(task_name: str, split: str, xnli_language: str = "zh") -> 
     return f"{task}_{split}.tf_record"
 
 
+def feature_fingerprint(processor: DataProcessor, tokenizer: Any, data_dir: str, split: str,
+                        max_seq_length: int) -> dict[str, Any]:
+    """What the feature file of ``split`` ("train", "eval" or "predict") is built from (`cache.fingerprint`).
+
+    Raises:
+      FileNotFoundError: the split's TSV file or the tokenizer's file is missing.
+    """
+    example_split = FEATURE_SPLITS[split]
+    return cache.fingerprint(
+        tokenizer_file=cache.tokenizer_file(tokenizer), sources=[processor.split_path(data_dir, example_split)],
+        kind="glue", task=processor.name, split=split, language=getattr(processor, "language", None),
+        do_lower_case=processor.do_lower_case, use_spm=processor.use_spm, max_seq_length=max_seq_length,
+        labels=processor.get_labels())
+
+
 def write_glue_features(task_name: str, data_dir: str, tokenizer: Any, max_seq_length: int,
                         output_dir: str, splits: Sequence[str] = ("train", "eval", "predict"),
                         do_lower_case: bool = True, xnli_language: str = "zh",
                         num_workers: int | None = None,
-                        log: Callable[[str], None] = logging.info) -> dict[str, tuple[str, int]]:
-    """Encodes a task's splits into ``output_dir/<task>_<split>.tf_record``.
+                        log: Callable[[str], None] = logging.info, reuse_cache: bool = False,
+                        rebuild_stale: bool = True) -> dict[str, tuple[str, int | None]]:
+    """Encodes a task's splits into ``output_dir/<task>_<split>.tf_record`` (+ fingerprint sidecars).
 
     Args:
       task_name: e.g. "RTE" (lower-cased for the file names).
       data_dir: the GLUE root holding ``RTE/train.tsv`` etc.
       tokenizer: a ``FullTokenizer``; SentencePiece mode (``tokenizer.sp_model`` set) selects
-        `preprocess_text` normalisation, WordPiece mode `convert_to_unicode`.
+        `preprocess_text` normalisation, WordPiece mode `convert_to_unicode`. Its model (or vocabulary)
+        file is part of the fingerprint.
       max_seq_length: S.
       output_dir: created if missing.
       splits: any of "train" (train.tsv), "eval" (dev) and "predict" (test). A split whose file is
@@ -419,15 +478,22 @@ def write_glue_features(task_name: str, data_dir: str, tokenizer: Any, max_seq_l
       xnli_language: language of the ``xnli`` task.
       num_workers: tokenization processes (see
         `classifier_features.convert_examples_to_features`).
-      log: receives the skip messages.
+      log: receives the skip and cache messages.
+      reuse_cache: keep a feature file whose fingerprint matches (see `cache.ensure_features`); False
+        always writes.
+      rebuild_stale: with ``reuse_cache``, rebuild a feature file built from other inputs; False raises
+        `cache.StaleCacheError` instead. A feature file without a fingerprint is always refused.
 
     Returns:
-      {split: (path, number of examples written)} for the splits written.
+      {split: (path, number of examples written, or None for a reused file)} for the splits present.
+
+    Raises:
+      cache.StaleCacheError: see ``reuse_cache`` and ``rebuild_stale``.
     """
     use_spm = getattr(tokenizer, "sp_model", None) is not None
     processor = get_processor(task_name, use_spm, do_lower_case, xnli_language)
     tf.io.gfile.makedirs(output_dir)
-    written = {}
+    written: dict[str, tuple[str, int | None]] = {}
     for split in splits:
         file_name = feature_file_name(processor.name, split, xnli_language)
         example_split = FEATURE_SPLITS[split]
@@ -438,11 +504,20 @@ def write_glue_features(task_name: str, data_dir: str, tokenizer: Any, max_seq_l
         if not tf.io.gfile.exists(source):
             log(f"Skipping {split}: {source} not found ({processor.layout_hint()}).")
             continue
-        examples = processor.get_examples(data_dir, example_split)
         path = os.path.join(output_dir, file_name)
-        count = classifier_features.file_based_convert_examples_to_features(
-            examples, processor.get_labels(), max_seq_length, tokenizer, path,
-            processor.is_regression, num_workers)
-        log(f"Wrote {count} {split} examples to {path}.")
-        written[split] = (path, count)
+        expected = feature_fingerprint(processor, tokenizer, data_dir, split, max_seq_length)
+        counts: list[int] = []
+
+        def build() -> None:
+            examples = processor.get_examples(data_dir, example_split)
+            counts.append(classifier_features.file_based_convert_examples_to_features(
+                examples, processor.get_labels(), max_seq_length, tokenizer, path,
+                processor.is_regression, num_workers))
+            log(f"Wrote {counts[0]} {split} examples to {path}.")
+
+        if reuse_cache:
+            cache.ensure_features(path, expected, build, rebuild=rebuild_stale, log=log)
+        else:
+            cache.build_with_fingerprint(path, expected, build)
+        written[split] = (path, counts[0] if counts else None)
     return written

@@ -45,7 +45,7 @@ import tensorflow as tf
 from absl import logging
 
 from albert_tf import tokenization
-from albert_tf.data import parallel, records
+from albert_tf.data import parallel, records, text_checks
 
 CLS_TOKEN = "[CLS]"
 SEP_TOKEN = "[SEP]"
@@ -447,13 +447,19 @@ def create_instances_from_document(corpus: TokenizedCorpus, documents: Sequence[
 # Reading and tokenising documents.
 
 
-def _read_lines(path: str) -> list[str]:
+def _read_lines(path: str, allow_binary_input: bool = False) -> list[str]:
     """Reads a text file as lines without their line ends; CRLF is handled by the callers' strip.
 
     Lines that are not valid UTF-8 are decoded as Latin-1, with one warning naming the file.
+
+    Raises:
+      text_checks.NotTextError: the file looks binary or mostly undecodable (unless
+        `allow_binary_input`, the `--allow_binary_input` flag).
     """
     with tf.io.gfile.GFile(path, "rb") as f:
         data = f.read()
+    if not allow_binary_input:
+        text_checks.check_text(data, f"--input_file {path}", opt_out="--allow_binary_input")
     # The newline that ends the last line does not start an empty line (the original stops at EOF).
     if data.endswith(b"\n"):
         data = data[:-1]
@@ -516,15 +522,17 @@ def _tokenize_lines(state: _TokenizeState, lines: Sequence[str]) -> tuple[array.
 
 
 def read_documents(input_files: Sequence[str], tokenizer: tokenization.FullTokenizer,
-                   do_lower_case: bool = True, num_workers: int = 1) -> TokenizedCorpus:
+                   do_lower_case: bool = True, num_workers: int = 1,
+                   allow_binary_input: bool = False) -> TokenizedCorpus:
     """Reads and tokenises the input files into documents (in input order, empty documents removed).
 
-    The result is the same for any `num_workers`.
+    The result is the same for any `num_workers`. Files that look binary are refused unless
+    `allow_binary_input` (see `_read_lines`).
     """
     state = _TokenizeState(tokenizer=tokenizer, do_lower_case=do_lower_case)
     # A generator, so that only about one file's lines are held as strings at a time.
     tasks = (lines[k:k + _LINES_PER_TASK]
-             for path in input_files for lines in (_read_lines(path),)
+             for path in input_files for lines in (_read_lines(path, allow_binary_input),)
              for k in range(0, len(lines), _LINES_PER_TASK))
     all_ids, all_starts = array.array("i"), bytearray()
     segment_offsets, document_bounds = array.array("q", [0]), array.array("q", [0])
@@ -621,7 +629,8 @@ def create_pretraining_data(
         random_next_sentence: bool = False, max_seq_length: int = 512, ngram: int = 3,
         max_predictions_per_seq: int = 20, random_seed: int = 12345, dupe_factor: int = 40,
         masked_lm_prob: float = 0.15, short_seq_prob: float = 0.1, num_workers: int | None = None,
-        input_file_mode: str = "r", docs_per_unit: int = DEFAULT_DOCS_PER_UNIT) -> PretrainingDataSummary:
+        input_file_mode: str = "r", docs_per_unit: int = DEFAULT_DOCS_PER_UNIT,
+        allow_binary_input: bool = False) -> PretrainingDataSummary:
     """Reads raw text and writes ALBERT pretraining TFRecords; the library form of the command line.
 
     Args:
@@ -633,6 +642,7 @@ def create_pretraining_data(
         read as bytes and decoded as UTF-8 (Latin-1 for undecodable lines, with a warning).
       num_workers: processes for tokenising and building (default: CPU count); output does not depend on it.
       docs_per_unit: documents per seeded unit of work; part of the output's definition.
+      allow_binary_input: read files that look binary or mostly undecodable (refused by default).
       The other arguments are the original flags (see `PretrainingOptions`).
 
     Returns:
@@ -668,7 +678,7 @@ def create_pretraining_data(
     logging.info("*** Reading from input files ***")
     for path in input_files:
         logging.info("  %s", path)
-    corpus = read_documents(input_files, tokenizer, do_lower_case, num_workers)
+    corpus = read_documents(input_files, tokenizer, do_lower_case, num_workers, allow_binary_input)
     logging.info("Read %d documents; building %d passes with %d worker(s).",
                  corpus.num_documents, options.dupe_factor, num_workers)
     instances = create_training_instances(corpus, options, vocab, random.Random(options.random_seed),
