@@ -50,7 +50,7 @@ def test_round_trip_is_lossless_and_writes_global_step(tmp_path):
     assert values["global_step"] == 7 and values["global_step"].dtype == np.int64
     target = albert_tf.AlbertPretrainer(_config())
     report = albert_tf.load_original_checkpoint(target, str(tmp_path / "out"))
-    assert report.ignored == ["global_step"] and len(report.loaded) == len(target.tf1_variables())
+    assert report.ignored == ["global_step"]
     for name, var in target.tf1_variables().items():
         np.testing.assert_array_equal(var.numpy(), source.tf1_variables()[name].numpy())
 
@@ -64,7 +64,9 @@ def test_optimizer_slots_are_ignored(tmp_path):
     prefix = _write(str(tmp_path / "slots" / "model.ckpt-100"), tensors)
     model = albert_tf.AlbertPretrainer(AlbertConfig.from_json_file(os.path.join(TINY_V2, "albert_config.json")))
     report = albert_tf.load_original_checkpoint(model, prefix)
-    assert len(report.loaded) == len(model.tf1_variables())
+    assert sorted(report.ignored) == sorted(n for n in tensors if n.endswith(("/adam_m", "/adam_v"))) + ["global_step"]
+    for name, var in model.tf1_variables().items():
+        np.testing.assert_array_equal(var.numpy(), tensors[name])
 
 
 def test_missing_weight_raises_and_names_it(tmp_path):
@@ -143,8 +145,10 @@ def test_init_from_group0_copies_group0_into_every_group(tmp_path):
 def test_classifier_encoder_from_pretraining_checkpoint(tmp_path):
     config = AlbertConfig.from_json_file(os.path.join(TINY_V2, "albert_config.json"))
     classifier = albert_tf.AlbertClassifier(config, num_labels=3)
-    report = albert_tf.load_original_checkpoint(classifier.encoder, TINY_V2)
-    assert len(report.loaded) == len(classifier.encoder.tf1_variables())
+    albert_tf.load_original_checkpoint(classifier.encoder, TINY_V2)
+    released = read_original_checkpoint(TINY_V2)
+    for name, var in classifier.encoder.tf1_variables().items():
+        np.testing.assert_array_equal(var.numpy(), released[name])
     prefix = albert_tf.save_original_checkpoint(classifier, str(tmp_path / "c" / "model.ckpt"))
     names = read_original_checkpoint(prefix)
     assert names["output_weights"].shape == (3, 32) and names["output_bias"].shape == (3,)

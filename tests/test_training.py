@@ -50,10 +50,16 @@ def _assert_same_weights(actual: list[np.ndarray], expected: list[np.ndarray], a
         np.testing.assert_allclose(a, e, rtol=0, atol=atol)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(count: int) -> list[int]:
+    """Distinct free ports, all held until each is known, so two calls cannot return the same port."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def test_mirrored_two_devices_matches_one_device(tmp_path):
@@ -85,7 +91,7 @@ def test_mirrored_two_devices_matches_one_device(tmp_path):
 
 
 def test_multi_worker_mirrored_two_processes(tmp_path, strategy):
-    cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
     model_dir = tmp_path / "model"
     procs = []
     for index in range(2):

@@ -248,8 +248,14 @@ def initialize_from_checkpoint(model: HasTF1Variables, path: str, init_from_grou
     - It holds some of them: an error (it is a checkpoint of another task or head size).
 
     `model` must have `head_variables()` (the task models); a bare encoder is loaded strictly.
-    `dry_run` checks without assigning (the driver calls it before any expensive work).
+    `dry_run` checks without assigning (the driver calls it before any expensive work). A Hugging Face
+    directory is read through `albert_tf.checkpoints.transformers` with the same policy per head.
     """
+    from albert_tf.checkpoints import transformers  # imports this module: kept local
+
+    if transformers.is_transformers_dir(path):
+        return transformers.initialize_from_transformers(model, path, init_from_group0=init_from_group0,
+                                                         dry_run=dry_run)
     _check_release_config(os.fspath(path), model)
     prefix = resolve_checkpoint_path(path)
     reader = open_checkpoint(prefix)
@@ -272,7 +278,12 @@ def initialize_from_checkpoint(model: HasTF1Variables, path: str, init_from_grou
 
 
 def has_variables(path: str, names: Iterable[str]) -> bool:
-    """Whether the checkpoint at `path` (prefix or directory) holds every one of `names`."""
+    """Whether the checkpoint at `path` (prefix, directory or Hugging Face directory) holds every one of
+    `names` (official names)."""
+    from albert_tf.checkpoints import transformers  # imports this module: kept local
+
+    if transformers.is_transformers_dir(path):
+        return set(names) <= set(transformers.transformers_tf1_arrays(path)[0])
     shapes = open_checkpoint(resolve_checkpoint_path(path)).get_variable_to_shape_map()
     return all(n in shapes for n in names)
 

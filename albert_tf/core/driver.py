@@ -27,6 +27,7 @@ import tf_keras as keras
 from absl import logging
 
 from albert_tf import checkpoints
+from albert_tf.checkpoints import transformers
 from albert_tf.core import distribute
 from albert_tf.core.best_checkpoint import BEST_CHECKPOINT, BestCheckpointTracker
 from albert_tf.core.evaluator import Evaluator, checkpoint_global_step
@@ -53,7 +54,7 @@ def validate_settings(task: Task) -> None:
         raise ValueError(f"--keep_checkpoint_max must be >= 0 (0 keeps every checkpoint), got {s.keep_checkpoint_max}.")
     if s.do_train and task.num_train_steps() < 1:
         raise ValueError(f"{task.name}: the number of training steps must be >= 1, got {task.num_train_steps()}.")
-    if s.init_checkpoint:
+    if s.init_checkpoint and not transformers.is_transformers_dir(s.init_checkpoint):
         checkpoints.resolve_checkpoint_path(s.init_checkpoint)
 
 
@@ -94,7 +95,9 @@ def serving_checkpoint(task: Task, head_names: list[str]) -> str:
         return found
     if s.init_checkpoint:
         candidate = None
-        if tf.io.gfile.isdir(s.init_checkpoint):
+        if transformers.is_transformers_dir(s.init_checkpoint):
+            candidate = s.init_checkpoint
+        elif tf.io.gfile.isdir(s.init_checkpoint):
             candidate = finetuned_checkpoint(s.init_checkpoint)
         candidate = candidate or checkpoints.resolve_checkpoint_path(s.init_checkpoint)
         if checkpoints.has_variables(candidate, head_names):
@@ -241,7 +244,10 @@ def run(task: Task, strategy: Optional[tf.distribute.Strategy] = None) -> dict[s
     if s.do_predict or s.export_dir:
         prefix = serving_checkpoint(task, sorted(model.head_variables()))
         logging.info("Predicting/exporting with %s", prefix)
-        checkpoints.load_original_checkpoint(model, prefix)
+        if transformers.is_transformers_dir(prefix):  # a fine-tuned Hugging Face model: every head present
+            checkpoints.initialize_from_checkpoint(model, prefix)
+        else:
+            checkpoints.load_original_checkpoint(model, prefix)
         if s.do_predict:
             predictions = task.predict(model, Evaluator(strategy, model, s.jit_compile))
         if s.export_dir:

@@ -22,6 +22,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from albert_tf import checkpoints
+from albert_tf.configs import AlbertConfig
 
 # A nested structure of tensors: one batch of features, or the model's outputs.
 Nested = Any
@@ -182,6 +183,43 @@ class Predictor(abc.ABC):
                 num_steps: Optional[int] = None) -> Nested:
         """Numpy arrays of `output_fn(features, outputs)` (default: the outputs), one row per example,
         in dataset order."""
+
+
+def load_model_config(albert_config_file: Optional[str], init_checkpoint: Optional[str] = None
+                      ) -> Optional[AlbertConfig]:
+    """The model config of a run: `--albert_config_file`, else the `config.json` of a Hugging Face
+    `--init_checkpoint`, else None (the encoder then comes from `--albert_hub_module_handle`)."""
+    if albert_config_file:
+        return AlbertConfig.from_json_file(albert_config_file)
+    if init_checkpoint:
+        from albert_tf.checkpoints import transformers  # only needed for Hugging Face directories
+
+        if transformers.is_transformers_dir(init_checkpoint):
+            return transformers.transformers_albert_config(init_checkpoint)
+    return None
+
+
+def load_tokenizer(settings: Any) -> "FullTokenizer":
+    """The tokenizer of a run: `--spm_model_file` / `--vocab_file` (with `--do_lower_case`), else the one of
+    a Hugging Face `--init_checkpoint`, else the one named by `--albert_hub_module_handle`.
+
+    Raises:
+      ValueError: none of them gives a tokenizer.
+    """
+    from albert_tf.tokenization import FullTokenizer
+
+    if settings.spm_model_file or settings.vocab_file:
+        return FullTokenizer(vocab_file=settings.vocab_file, do_lower_case=settings.do_lower_case,
+                             spm_model_file=settings.spm_model_file)
+    if settings.init_checkpoint:
+        from albert_tf.checkpoints import transformers  # only needed for Hugging Face directories
+
+        if transformers.is_transformers_dir(settings.init_checkpoint):
+            return FullTokenizer.from_transformers(settings.init_checkpoint)
+    if settings.albert_hub_module_handle:
+        return FullTokenizer.from_hub_module(settings.albert_hub_module_handle)
+    raise ValueError("Set --spm_model_file (SentencePiece, e.g. 30k-clean.model) or --vocab_file (WordPiece); "
+                     "a Hugging Face --init_checkpoint or --albert_hub_module_handle also brings its own.")
 
 
 def better(value: float, best: Optional[float], higher_is_better: bool = True) -> bool:

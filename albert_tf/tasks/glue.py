@@ -35,7 +35,7 @@ from absl import logging
 from albert_tf import metrics
 from albert_tf.configs import AlbertConfig
 from albert_tf.core import driver
-from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task
+from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, load_model_config, load_tokenizer
 from albert_tf.data import glue
 from albert_tf.data.classifier_features import classifier_dataset, file_based_convert_examples_to_features
 from albert_tf.export import serving
@@ -108,7 +108,9 @@ class GlueTask(Task):
     def __init__(self, settings: ClassifierRun):
         super().__init__(settings)
         self.settings: ClassifierRun = settings
-        use_spm = bool(settings.spm_model_file)
+        # SentencePiece normalisation unless a WordPiece vocabulary is given (Hugging Face and TF-Hub
+        # ALBERTs bring SentencePiece models).
+        use_spm = bool(settings.spm_model_file) or not settings.vocab_file
         self.processor = glue.get_processor(settings.task_name, use_spm=use_spm,
                                             do_lower_case=settings.do_lower_case, xnli_language=settings.xnli_language)
         self.name = self.processor.name
@@ -122,26 +124,25 @@ class GlueTask(Task):
     # ---------------------------------------------------------------------------------- settings
     @property
     def config(self) -> Optional[AlbertConfig]:
-        if self._config is None and self.settings.albert_config_file:
-            self._config = AlbertConfig.from_json_file(self.settings.albert_config_file)
+        if self._config is None:
+            self._config = load_model_config(self.settings.albert_config_file, self.settings.init_checkpoint)
         return self._config
 
     @property
     def tokenizer(self) -> FullTokenizer:
         if self._tokenizer is None:
-            s = self.settings
-            self._tokenizer = FullTokenizer(vocab_file=s.vocab_file, do_lower_case=s.do_lower_case,
-                                            spm_model_file=s.spm_model_file)
+            self._tokenizer = load_tokenizer(self.settings)
         return self._tokenizer
 
     def validate(self) -> None:
         s = self.settings
-        if not (s.albert_config_file or s.albert_hub_module_handle):
+        if self.config is None and not s.albert_hub_module_handle:
             raise ValueError("--albert_config_file is required (the albert_config.json of the model), unless "
-                             "--albert_hub_module_handle gives the encoder.")
+                             "--albert_hub_module_handle gives the encoder or --init_checkpoint is a Hugging Face "
+                             "directory.")
         needs_text = s.do_train or s.do_eval or s.do_predict
-        if needs_text and not (s.spm_model_file or s.vocab_file):
-            raise ValueError("Set --spm_model_file (SentencePiece, e.g. 30k-clean.model) or --vocab_file (WordPiece).")
+        if needs_text:
+            self.tokenizer  # noqa: B018 (fails early, naming the flags, when there is no tokenizer)
         if needs_text and not s.data_dir:
             raise ValueError("--data_dir is required (the GLUE root folder holding e.g. RTE/train.tsv).")
         for flag in ("spm_model_file", "vocab_file", "albert_config_file"):
@@ -167,7 +168,7 @@ class GlueTask(Task):
 
     # ---------------------------------------------------------------------------------- data
     def _mismatched(self) -> glue.DataProcessor:
-        return glue.get_processor("mismnli", use_spm=bool(self.settings.spm_model_file),
+        return glue.get_processor("mismnli", use_spm=self.processor.use_spm,
                                   do_lower_case=self.settings.do_lower_case)
 
     def eval_processors(self) -> list[tuple[str, glue.DataProcessor]]:
