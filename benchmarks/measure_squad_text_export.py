@@ -56,7 +56,7 @@ def python_answers(model, examples, spm_model_file: str, work_dir: str) -> dict[
 
     from albert_tf import squad_postprocess, tokenization
     from albert_tf.data import squad
-    from albert_tf.export.squad import _raw_outputs
+    from albert_tf.export.squad import raw_outputs
 
     features_file = os.path.join(work_dir, "eval.tf_record")
     tokenizer = tokenization.FullTokenizer(spm_model_file=spm_model_file, do_lower_case=True)
@@ -69,7 +69,7 @@ def python_answers(model, examples, spm_model_file: str, work_dir: str) -> dict[
 
     @tf.function
     def predict(batch):
-        return _raw_outputs(FLAGS.squad_version, model({k: batch[k] for k in inputs}, training=False))
+        return raw_outputs(FLAGS.squad_version, model({k: batch[k] for k in inputs}, training=False))
 
     rows = collections.defaultdict(list)
     for batch in dataset:
@@ -87,7 +87,7 @@ def main(argv: list[str]) -> None:
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (the raw-text SavedModel's ops)
 
-    from albert_tf import AlbertConfig
+    from albert_tf import AlbertConfig, tokenization
     from albert_tf.data import squad
     from albert_tf.demo import train_sentencepiece
     from albert_tf.export.squad import export_squad
@@ -104,7 +104,8 @@ def main(argv: list[str]) -> None:
         spm_model = train_sentencepiece(contexts, os.path.join(work_dir, "spm"), FLAGS.vocab_size)
     if FLAGS.num_questions:
         examples = examples[:FLAGS.num_questions]
-    config = AlbertConfig(vocab_size=FLAGS.vocab_size if not FLAGS.spm_model_file else 30000, embedding_size=16,
+    config = AlbertConfig(vocab_size=tokenization.FullTokenizer(spm_model_file=spm_model).sp_model.GetPieceSize(),
+                          embedding_size=16,
                           hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
                           max_position_embeddings=max(512, FLAGS.max_seq_length),
                           initializer_range=FLAGS.initializer_range)

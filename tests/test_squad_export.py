@@ -53,8 +53,9 @@ LOADER = textwrap.dedent("""
         text = tf.saved_model.load(entry["text_saved_model"])
         answers = text.signatures["serving_default"](question=tf.constant(entry["questions"]),
                                                      context=tf.constant(entry["contexts"]))
-        out[version]["text"] = {k: ([x.decode("utf-8") for x in v.numpy()] if v.dtype == tf.string else v.numpy().tolist())
-                                for k, v in answers.items()}
+        out[version]["text"] = {
+            k: [x.decode("utf-8") for x in v.numpy()] if v.dtype == tf.string else v.numpy().tolist()
+            for k, v in answers.items()}
         info = text.signatures["tokenization_info"]()
         out[version]["vocab_file"] = info["vocab_file"].numpy().decode()
         if "tflite" in entry:
@@ -85,9 +86,9 @@ def _python_path(model, version: str, tmp_path) -> tuple[dict, dict, dict]:
                                          do_lower_case=True)
     side = squad.load_eval_features(summary.side_info_file)
     batch = next(iter(squad.squad_dataset(record, SEQ, 100, is_training=False)))
-    names = squad_export._model_inputs(version)
+    names = squad_export.model_input_names(version)
     inputs = {k: batch[k].numpy() for k in names}
-    raw = {k: v.numpy() for k, v in squad_export._raw_outputs(version, model(inputs, training=False)).items()}
+    raw = {k: v.numpy() for k, v in squad_export.raw_outputs(version, model(inputs, training=False)).items()}
     threshold = V2_THRESHOLD if version == "v2.0" else None
     predictions = squad_postprocess.postprocess(
         side, {"unique_ids": batch["unique_ids"].numpy(), **raw}, version, SETTINGS["n_best_size"],

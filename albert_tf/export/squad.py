@@ -62,13 +62,15 @@ _NULL_SCORE_INIT = 1e6  # the original's initial null score ("large and positive
 _V2_NO_ANSWER_SCORE = -1e6  # the original's v2 fallback start and end scores
 
 
-def _model_inputs(squad_version: str) -> tuple[str, ...]:
+def model_input_names(squad_version: str) -> tuple[str, ...]:
+    """The model inputs of the features, in signature order (``p_mask`` only for v2.0)."""
     base = ("input_word_ids", "input_mask", "input_type_ids")
     return base + ("p_mask",) if squad_version == V2 else base
 
 
-def _raw_outputs(squad_version: str, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    """The served raw outputs of a model's outputs dict (float32 values, int32 indices)."""
+def raw_outputs(squad_version: str, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """The raw outputs (`V1_OUTPUTS` / `V2_OUTPUTS`, the keys of ``raw_results.npz``) of a SQuAD model's
+    outputs dict: float32 values, int32 indices."""
     names = V1_OUTPUTS if squad_version == V1 else V2_OUTPUTS
     return {name: tf.cast(outputs[name], tf.int32 if name.endswith("_index") else tf.float32)
             for name in names}
@@ -85,20 +87,22 @@ class SquadFeatureServing(serving.ModelServing):
     """
 
     def __init__(self, model: keras.Model, squad_version: str, seq_length: int):
-        super().__init__(model, lambda outputs: _raw_outputs(squad_version, outputs), None,
+        super().__init__(model, lambda outputs: raw_outputs(squad_version, outputs), None,
                          name="squad_feature_serving")
         self.squad_version = squad_version
         self.seq_length = seq_length
 
     def input_specs(self, batch_size: Optional[int] = None) -> list[tf.TensorSpec]:
+        """int32 [batch_size, S] specs named as the model inputs (batch_size None: any)."""
         return [tf.TensorSpec([batch_size, self.seq_length], tf.int32, name=name)
-                for name in _model_inputs(self.squad_version)]
+                for name in model_input_names(self.squad_version)]
 
     def serve(self, *inputs: tf.Tensor) -> dict[str, tf.Tensor]:
-        """The model inputs, int32 [B, S] each, in `_model_inputs` order -> raw outputs."""
-        return self._serve(dict(zip(_model_inputs(self.squad_version), inputs)))
+        """The model inputs, int32 [B, S] each, in `model_input_names` order -> raw outputs."""
+        return self._serve(dict(zip(model_input_names(self.squad_version), inputs)))
 
     def concrete_function(self, batch_size: Optional[int] = None) -> tf.types.experimental.ConcreteFunction:
+        """`serve` traced for `input_specs` (batch 1 for TFLite)."""
         return tf.function(self.serve, autograph=False).get_concrete_function(*self.input_specs(batch_size))
 
     def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
@@ -418,7 +422,7 @@ class SquadTextServing(serving.ModelServing):
     def __init__(self, model: keras.Model, squad_version: str, spm_model_file: str, do_lower_case: bool,
                  max_seq_length: int, doc_stride: int, max_query_length: int, n_best_size: int,
                  max_answer_length: int, null_score_diff_threshold: Optional[float]):
-        super().__init__(model, lambda outputs: _raw_outputs(squad_version, outputs), None,
+        super().__init__(model, lambda outputs: raw_outputs(squad_version, outputs), None,
                          name="squad_text_serving")
         self.squad_version = squad_version
         tokenizer = tokenization.InGraphTokenizer(spm_model_file, do_lower_case)
@@ -470,7 +474,7 @@ class SquadTextServing(serving.ModelServing):
         inputs = window_inputs(query_ids, doc_ids, windows, seq_length, self._cls_id, self._sep_id)
         if self.squad_version == V1:
             inputs.pop("p_mask")
-        raw = _raw_outputs(self.squad_version, self._call_model(inputs, training=False))
+        raw = self._outputs_fn(self._call_model(inputs, training=False))
         score, valid, start, end = self._candidates(raw, windows, max_context(windows, seq_length))
         found, window, candidate = _best_per_example(score, valid, windows["count"])
 
