@@ -110,7 +110,10 @@ def _shifted(segment: tf.RaggedTensor, start: tf.Tensor | int, column: tf.Tensor
              seq_length: SeqLength) -> tf.Tensor:
     """[batch, seq_length] int64: token ``column - start`` of each row (clipped; callers mask)."""
     # A static width where there is one (the outputs keep it); else a shape tensor.
-    shape = [None, seq_length] if isinstance(seq_length, int) else tf.stack([tf.cast(segment.nrows(), tf.int64), seq_length])
+    if isinstance(seq_length, int):
+        shape = [None, seq_length]
+    else:
+        shape = tf.stack([tf.cast(segment.nrows(), tf.int64), seq_length])
     dense = tf.cast(segment.to_tensor(0, shape=shape), tf.int64)
     index = tf.clip_by_value(column - start, 0, seq_length - 1)
     index = tf.broadcast_to(index, tf.shape(dense, out_type=tf.int64))

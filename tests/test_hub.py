@@ -266,11 +266,15 @@ def test_model_garden_savedmodel_as_encoder(tmp_path):
     # Model Garden's export_tfhub_lib: a Keras model with dict inputs keyed by input name.
     inputs = {x.name: x for x in network.inputs}
     core = keras.Model(inputs=inputs, outputs=network(inputs))
+    # Its tokenizer attributes (no tokenization_info signature).
+    core.sp_model_file = tf.saved_model.Asset(TINY_MODEL)
+    core.do_lower_case = tf.Variable(False, trainable=False)
     path = str(tmp_path / "albert_en_tiny")
     core.save(path, include_optimizer=False, save_format="tf")
 
     encoder = albert_tf.from_hub(path)
-    assert encoder.tokenizer is None  # this export carries no tokenizer
+    assert encoder.tokenizer.do_lower_case is False
+    assert encoder.tokenizer.spm_model_file == os.path.join(path, "assets", "tiny-clean.model")
     classifier = albert_tf.AlbertClassifier(None, 3, encoder=encoder)
     out = classifier(batch(2), training=False)
     assert out["logits"].shape == (3, 3)
@@ -352,7 +356,8 @@ def test_exports_in_a_fresh_process(pretrainer, exports):
     assert got["single"] == [([CLS] + ids(t)[:SEQ - 2] + [SEP] + [0] * SEQ)[:SEQ] for t in texts_a]
     for n in lengths:
         assert got[f"pair_{n}"]["input_word_ids"] == [python_pack(ids(a), ids(b), n) for a, b in zip(texts_a, texts_b)]
-        assert got[f"pair_{n}"]["input_mask"] == [[int(i != 0) for i in row] for row in got[f"pair_{n}"]["input_word_ids"]]
+        packed = got[f"pair_{n}"]
+        assert packed["input_mask"] == [[int(i != 0) for i in row] for row in packed["input_word_ids"]]
     assert got["special"] == {"start_of_sequence_id": CLS, "end_of_segment_id": SEP, "padding_id": 0, "mask_id": 4,
                               "vocab_size": 1000}
     assert got["info"] == os.path.join(exports["preprocessing"], "assets", "tiny-clean.model")

@@ -24,7 +24,6 @@ Either result can be passed as `encoder=` to every task model, and carries `.tok
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any, Mapping, Optional, Sequence
@@ -48,7 +47,8 @@ _EXPECTED = (f"expected a TF1 Hub module ({TF1_MODULE_FILE}, saved_model.pb, var
 
 
 def resolve_handle(handle: str | os.PathLike) -> str:
-    """The local (or gfile) directory of `handle`: the directory itself, or `tensorflow_hub.resolve(URL)`.
+    """The local (or gfile) directory of `handle`: the directory itself, or `tensorflow_hub.resolve(URL)`
+    for an http(s) URL (tfhub.dev, Kaggle Models; downloaded once into tensorflow_hub's cache).
 
     Raises:
       FileNotFoundError: `handle` is neither an existing directory nor a URL.
@@ -56,7 +56,7 @@ def resolve_handle(handle: str | os.PathLike) -> str:
     path = os.fspath(handle)
     if tf.io.gfile.isdir(path):
         return path
-    if re.match(r"^[a-z][a-z0-9+.-]*://", path) and not path.startswith(("file://", "gs://")):
+    if re.match(r"^https?://", path):
         import tensorflow_hub as hub  # local: only URL handles need it
 
         return hub.resolve(path)
