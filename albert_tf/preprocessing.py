@@ -196,11 +196,12 @@ class _PreprocessingModule(tf.Module):
             lambda: {k: tf.constant(v, tf.int32) for k, v in special.items()}, input_signature=[], autograph=False)
         self.bert_pack_inputs = tf.train.Checkpoint()
         self.bert_pack_inputs.__call__ = tf.function(self._bert_pack_inputs, autograph=False)
+        # Traced for 1 or 2 segments of ragged rank 1 or 2, with any seq_length or the default.
         for ragged_rank in (1, 2):
             for num_segments in (1, 2):
-                self.bert_pack_inputs.__call__.get_concrete_function(
-                    [tf.RaggedTensorSpec([None] * (ragged_rank + 1), tf.int32) for _ in range(num_segments)],
-                    seq_length=tf.TensorSpec([], tf.int32))
+                specs = [tf.RaggedTensorSpec([None] * (ragged_rank + 1), tf.int32) for _ in range(num_segments)]
+                for seq_length_spec in (tf.TensorSpec([], tf.int32), None):
+                    self.bert_pack_inputs.__call__.get_concrete_function(specs, seq_length=seq_length_spec)
 
     def _serve_single(self, text_a: tf.Tensor) -> dict[str, tf.Tensor]:
         return self.preprocessor(text_a)

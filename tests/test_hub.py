@@ -313,6 +313,8 @@ out = {"single": pre(a)["input_word_ids"].numpy().tolist(),
 for n in args["lengths"]:
     packed = pre.bert_pack_inputs([tok_a, tok_b], seq_length=n)
     out[f"pair_{n}"] = {k: v.numpy().tolist() for k, v in packed.items()}
+words = tf.RaggedTensor.from_row_lengths(tok_a, tf.ones_like(tok_a.row_lengths()))  # [B, (words), (pieces)]
+out["words_single"] = pre.bert_pack_inputs([words])["input_word_ids"].numpy().tolist()
 packed = pre.signatures["serving_pair"](text_a=a, text_b=b)
 encoder = tf.saved_model.load(args["encoder"])
 outputs = encoder(dict(packed), training=False)
@@ -354,6 +356,7 @@ def test_exports_in_a_fresh_process(pretrainer, exports):
 
     assert got["tokens"] == [ids(t) for t in texts_a]
     assert got["single"] == [([CLS] + ids(t)[:SEQ - 2] + [SEP] + [0] * SEQ)[:SEQ] for t in texts_a]
+    assert got["words_single"] == got["single"]
     for n in lengths:
         assert got[f"pair_{n}"]["input_word_ids"] == [python_pack(ids(a), ids(b), n) for a, b in zip(texts_a, texts_b)]
         packed = got[f"pair_{n}"]
