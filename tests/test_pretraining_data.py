@@ -406,15 +406,30 @@ def test_same_seed_same_bytes_for_any_worker_count(wordpiece, tmp_path, monkeypa
 
     def run(name, seed, workers):
         outs = [str(tmp_path / f"{name}-{k}.tfrecord") for k in range(2)]
+        # A shuffle buffer smaller than the output: instances stream to disk through it.
         pretraining.create_pretraining_data(str(d / "corpus.txt"), outs, vocab_file=str(d / "vocab.txt"),
                                             max_seq_length=48, dupe_factor=3, random_seed=seed,
-                                            num_workers=workers, docs_per_unit=8)
+                                            num_workers=workers, docs_per_unit=8, shuffle_buffer_size=5)
         return [open(p, "rb").read() for p in outs]
 
     one = run("one", 5, 1)
     assert one == run("again", 5, 1)
     assert one == run("two", 5, 2)
     assert one != run("other", 6, 2)
+
+
+def test_bounded_shuffle_is_a_permutation_that_moves_items_at_most_the_buffer_earlier():
+    items = [bytes([i]) for i in range(200)]
+    out = list(pretraining.bounded_shuffle(items, 10, random.Random(3)))
+    assert sorted(out) == items and out != items
+    # Item i enters when the buffer is full and pushes out an older one: it leaves at position >= i - 10.
+    assert all(out.index(item) >= i - 10 for i, item in enumerate(items))
+    assert list(pretraining.bounded_shuffle(items, 1, random.Random(3))) == items
+    # A buffer as large as the input holds everything, then shuffles it once: a full shuffle.
+    full = list(pretraining.bounded_shuffle(items, 200, random.Random(3)))
+    expected = list(items)
+    random.Random(3).shuffle(expected)
+    assert full == expected
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -11,14 +11,18 @@ Writing (`create_pretraining_data`) follows the original release step by step:
    (SOP) label: 1 for swapped or random-document B, 0 for in order (see `create_instances_from_document`).
 3. Whole-word n-gram masking with p(n) proportional to 1/n, 80/10/10 replacement and optional permutation
    (see `create_masked_lm_predictions`).
-4. All instances are shuffled and written round-robin to the output files.
+4. The instances stream through a bounded shuffle buffer (`shuffle_buffer_size`, 100k instances by
+   default) and are written round-robin to the output files as they come, so memory does not grow with
+   the output (the original held every instance and shuffled them all; a buffer at least as large as the
+   output is that full shuffle).
 
 Deviation from the original (documented on purpose): every random choice is seeded. The original drew the
 n-gram length from NumPy's unseeded global generator, so two runs never matched. Here the work is cut into
 units of (dupe pass, block of `docs_per_unit` shuffled documents); each unit gets its own `random.Random`
 seeded from `random_seed` and the unit's indices, and the document shuffle and final instance shuffle use
 `random.Random(random_seed)`. The same seed therefore gives byte-identical files whatever the number of
-worker processes. The random stream differs from the original's, the distribution of the data does not.
+worker processes. The random stream differs from the original's (the masking walk also draws its random
+candidate order lazily, only as far as it goes), the distribution of the data does not.
 
 Tokenisation and instance building run in worker processes (``num_workers``). Workers are forked so that
 they share the tokenizer and the tokenised corpus without pickling them (every worker may draw a random
@@ -39,7 +43,7 @@ import functools
 import itertools
 import os
 import random
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import tensorflow as tf
 from absl import logging
@@ -54,6 +58,9 @@ MASK_TOKEN = "[MASK]"
 # Documents per unit of work. Part of the output's definition: changing it changes which random stream
 # each document sees, so it is fixed rather than derived from the number of workers.
 DEFAULT_DOCS_PER_UNIT = 256
+# Instances held by the final shuffle (`bounded_shuffle`); part of the output's definition. At seq 512
+# an instance takes about 3 KB, so the default buffer holds about 300 MB.
+DEFAULT_SHUFFLE_BUFFER_SIZE = 100_000
 # Input lines sent to a tokenising worker at a time (does not affect the output).
 _LINES_PER_TASK = 2048
 # Instances logged in full, like the original.
@@ -266,7 +273,21 @@ def _sample_ngram_length(rng: random.Random, cdf: Sequence[float]) -> int:
     return len(cdf)
 
 
-def _select_ngrams(cand_indexes: list[list[int]], order: list[int], budget: int, taken: set[int],
+def _shuffled(n: int, rng: random.Random) -> Iterator[int]:
+    """0..n-1 in uniformly random order, drawn lazily (Fisher-Yates from the front).
+
+    The n-gram walk usually stops after a fifth of the candidates, so only the positions visited are drawn;
+    `int(random() * m)` is uniform on 0..m-1 up to a bias of m / 2**53.
+    """
+    order = list(range(n))
+    draw = rng.random
+    for i in range(n):
+        j = i + int(draw() * (n - i))
+        order[i], order[j] = order[j], order[i]
+        yield order[i]
+
+
+def _select_ngrams(cand_indexes: list[list[int]], order: Iterable[int], budget: int, taken: set[int],
                    already: set[int], cdf: Sequence[float], rng: random.Random,
                    on_select: Callable[[int], None]) -> None:
     """The original n-gram selection loop, shared by masking and permutation.
@@ -336,8 +357,6 @@ def create_masked_lm_predictions(
     num_to_predict = min(options.max_predictions_per_seq,
                          max(1, int(round(len(token_ids) * options.masked_lm_prob))))
     cdf = options.ngram_cdf
-    order = list(range(len(cand_indexes)))
-    rng.shuffle(order)
 
     labels: dict[int, int] = {}
 
@@ -351,13 +370,14 @@ def create_masked_lm_predictions(
         labels[index] = token_ids[index]
 
     covered: set[int] = set()
-    _select_ngrams(cand_indexes, order, num_to_predict, covered, set(), cdf, rng, mask)
+    _select_ngrams(cand_indexes, _shuffled(len(cand_indexes), rng), num_to_predict, covered, set(), cdf, rng,
+                   mask)
 
     if options.do_permutation:
         # (The original also reshuffles when not permuting; that only consumes random numbers.)
-        rng.shuffle(order)
         selected: set[int] = set()
-        _select_ngrams(cand_indexes, order, num_to_predict, selected, covered, cdf, rng, lambda _: None)
+        _select_ngrams(cand_indexes, _shuffled(len(cand_indexes), rng), num_to_predict, selected, covered, cdf,
+                       rng, lambda _: None)
         sources = sorted(selected)
         targets = list(sources)
         rng.shuffle(targets)
@@ -485,7 +505,8 @@ def _read_lines(path: str, allow_binary_input: bool = False) -> list[str]:
 class _TokenizeState:
     tokenizer: tokenization.FullTokenizer
     do_lower_case: bool
-    start_cache: dict[str, bool] = dataclasses.field(default_factory=dict)
+    # piece -> (id, start-piece flag), filled on first sight (the vocabulary is small, the corpus large).
+    piece_cache: dict[str, tuple[int, bool]] = dataclasses.field(default_factory=dict)
 
     @property
     def spm_mode(self) -> bool:
@@ -500,8 +521,14 @@ def _tokenize_lines(state: _TokenizeState, lines: Sequence[str]) -> tuple[array.
     keeps the cost of sending results back to the parent low.
     """
     ids, starts, lengths = array.array("i"), bytearray(), array.array("i")
+    cache, spm_mode = state.piece_cache, state.spm_mode
     for raw in lines:
-        if state.spm_mode:
+        if spm_mode and raw.isascii():
+            # `preprocess_text` of ASCII text: NFKD changes nothing and there are no combining marks.
+            line = " ".join(raw.split())
+            if state.do_lower_case:
+                line = line.lower()
+        elif spm_mode:
             line = tokenization.preprocess_text(raw, lower=state.do_lower_case)
         else:
             line = tokenization.convert_to_unicode(raw).strip()
@@ -512,11 +539,12 @@ def _tokenize_lines(state: _TokenizeState, lines: Sequence[str]) -> tuple[array.
         if not pieces:
             continue
         for piece in pieces:
-            flag = state.start_cache.get(piece)
-            if flag is None:
-                flag = state.start_cache[piece] = tokenization.is_start_piece(piece, state.spm_mode)
-            starts.append(flag)
-        ids.extend(state.tokenizer.convert_tokens_to_ids(pieces))
+            entry = cache.get(piece)
+            if entry is None:
+                entry = cache[piece] = (state.tokenizer.convert_tokens_to_ids([piece])[0],
+                                        tokenization.is_start_piece(piece, spm_mode))
+            ids.append(entry[0])
+            starts.append(entry[1])
         lengths.append(len(pieces))
     return ids, bytes(starts), lengths
 
@@ -578,12 +606,33 @@ def _build_unit(state: _BuildState, unit: tuple[int, int, int, int]) -> list[byt
     return out
 
 
-def create_training_instances(corpus: TokenizedCorpus, options: PretrainingOptions, vocab: VocabIds,
-                              rng: random.Random, num_workers: int = 1,
-                              docs_per_unit: int = DEFAULT_DOCS_PER_UNIT) -> list[bytes]:
-    """Shuffles the documents with `rng`, builds `dupe_factor` passes of instances, shuffles those with `rng`.
+def bounded_shuffle(items: Iterable[bytes], buffer_size: int, rng: random.Random) -> Iterator[bytes]:
+    """Yields `items` in random order, holding at most `buffer_size` of them (tf.data's shuffle buffer).
 
-    Returns the serialised `tf.train.Example`s in their final order; the same for any `num_workers`.
+    Each incoming item replaces a uniformly drawn buffered one, which is emitted; the rest are emitted in
+    random order at the end. A buffer at least as large as the input is a full uniform shuffle.
+    """
+    buffer: list[bytes] = []
+    for item in items:
+        if len(buffer) < buffer_size:
+            buffer.append(item)
+            continue
+        j = rng.randrange(buffer_size)
+        yield buffer[j]
+        buffer[j] = item
+    rng.shuffle(buffer)
+    yield from buffer
+
+
+def generate_training_instances(corpus: TokenizedCorpus, options: PretrainingOptions, vocab: VocabIds,
+                                rng: random.Random, num_workers: int = 1,
+                                docs_per_unit: int = DEFAULT_DOCS_PER_UNIT,
+                                shuffle_buffer_size: int = DEFAULT_SHUFFLE_BUFFER_SIZE) -> Iterator[bytes]:
+    """Shuffles the documents with `rng`, builds `dupe_factor` passes of instances, and yields them through
+    a `bounded_shuffle` of `shuffle_buffer_size` driven by `rng`.
+
+    Yields serialised `tf.train.Example`s in their final order, the same for any `num_workers`, while
+    holding only the buffer (plus the units in flight), not the whole output.
     """
     if corpus.num_documents == 0:
         raise ValueError("The input files contain no text: nothing to build pretraining instances from.")
@@ -594,9 +643,8 @@ def create_training_instances(corpus: TokenizedCorpus, options: PretrainingOptio
              for dupe_pass in range(options.dupe_factor)
              for unit_index, start in enumerate(range(0, len(documents), docs_per_unit))]
     workers = min(num_workers, len(units))
-    instances = [s for unit in parallel.ordered_map(_build_unit, state, units, workers) for s in unit]
-    rng.shuffle(instances)
-    return instances
+    built = (s for unit in parallel.ordered_map(_build_unit, state, units, workers) for s in unit)
+    yield from bounded_shuffle(built, shuffle_buffer_size, rng)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -630,6 +678,7 @@ def create_pretraining_data(
         max_predictions_per_seq: int = 20, random_seed: int = 12345, dupe_factor: int = 40,
         masked_lm_prob: float = 0.15, short_seq_prob: float = 0.1, num_workers: int | None = None,
         input_file_mode: str = "r", docs_per_unit: int = DEFAULT_DOCS_PER_UNIT,
+        shuffle_buffer_size: int = DEFAULT_SHUFFLE_BUFFER_SIZE,
         allow_binary_input: bool = False) -> PretrainingDataSummary:
     """Reads raw text and writes ALBERT pretraining TFRecords; the library form of the command line.
 
@@ -642,6 +691,8 @@ def create_pretraining_data(
         read as bytes and decoded as UTF-8 (Latin-1 for undecodable lines, with a warning).
       num_workers: processes for tokenising and building (default: CPU count); output does not depend on it.
       docs_per_unit: documents per seeded unit of work; part of the output's definition.
+      shuffle_buffer_size: instances held by the final shuffle (instances stream to disk through it); part
+        of the output's definition. At least the number of instances: a full shuffle, like the original.
       allow_binary_input: read files that look binary or mostly undecodable (refused by default).
       The other arguments are the original flags (see `PretrainingOptions`).
 
@@ -664,6 +715,8 @@ def create_pretraining_data(
             raise FileNotFoundError(f"--{flag}={path}: file not found.")
     if docs_per_unit < 1:
         raise ValueError(f"docs_per_unit={docs_per_unit} must be >= 1.")
+    if shuffle_buffer_size < 1:
+        raise ValueError(f"shuffle_buffer_size={shuffle_buffer_size} must be >= 1.")
     input_files = records.expand_file_patterns(input_file, what="input_file")
     output_files = _split_paths(output_file)
     if not output_files:
@@ -681,8 +734,8 @@ def create_pretraining_data(
     corpus = read_documents(input_files, tokenizer, do_lower_case, num_workers, allow_binary_input)
     logging.info("Read %d documents; building %d passes with %d worker(s).",
                  corpus.num_documents, options.dupe_factor, num_workers)
-    instances = create_training_instances(corpus, options, vocab, random.Random(options.random_seed),
-                                          num_workers, docs_per_unit)
+    instances = generate_training_instances(corpus, options, vocab, random.Random(options.random_seed),
+                                            num_workers, docs_per_unit, shuffle_buffer_size)
 
     logging.info("*** Writing to output files ***")
     for path in output_files:
@@ -693,12 +746,12 @@ def create_pretraining_data(
             writer.write(serialized)
             if index < _NUM_LOGGED_INSTANCES:
                 _log_instance(serialized, inv_vocab)
-    k = len(output_files)
-    per_file = {path: (len(instances) - j + k - 1) // k for j, path in enumerate(output_files)}
-    logging.info("Wrote %d total instances from %d documents:", len(instances), corpus.num_documents)
+    total, k = writer.count, len(output_files)
+    per_file = {path: (total - j + k - 1) // k for j, path in enumerate(output_files)}
+    logging.info("Wrote %d total instances from %d documents:", total, corpus.num_documents)
     for path, count in per_file.items():
         logging.info("  %s: %d", path, count)
-    return PretrainingDataSummary(num_documents=corpus.num_documents, num_instances=len(instances),
+    return PretrainingDataSummary(num_documents=corpus.num_documents, num_instances=total,
                                   instances_per_file=per_file)
 
 
