@@ -41,6 +41,7 @@ flags.DEFINE_integer("doc_stride", 128, "Doc stride.")
 flags.DEFINE_integer("max_query_length", 64, "Question length in pieces.")
 flags.DEFINE_integer("n_best_size", 20, "n-best size.")
 flags.DEFINE_integer("max_answer_length", 30, "Longest answer in pieces.")
+flags.DEFINE_float("null_score_diff_threshold", None, "v2.0: answer only when the null score is below it.")
 flags.DEFINE_integer("num_questions", 0, "Only the first N questions (0: all).")
 flags.DEFINE_integer("batch_size", 32, "Questions per SavedModel call / features per model batch.")
 flags.DEFINE_float("initializer_range", 1.0, "Stddev of the random weights.")
@@ -77,7 +78,8 @@ def python_answers(model, examples, spm_model_file: str, work_dir: str) -> dict[
         for name, value in predict(batch).items():
             rows[name].append(value.numpy())
     raw = {name: np.concatenate(parts) for name, parts in rows.items()}
-    result = squad_postprocess.postprocess(side, raw, FLAGS.squad_version, FLAGS.n_best_size, FLAGS.max_answer_length)
+    result = squad_postprocess.postprocess(side, raw, FLAGS.squad_version, FLAGS.n_best_size, FLAGS.max_answer_length,
+                                           FLAGS.null_score_diff_threshold)
     return result.predictions, {example.qas_id for example in side.examples} - {
         side.examples[f.example_index].qas_id for f in side.features}
 
@@ -121,7 +123,8 @@ def main(argv: list[str]) -> None:
     paths = export_squad(model, os.path.join(work_dir, "export"), squad_version=FLAGS.squad_version,
                          max_seq_length=FLAGS.max_seq_length, max_query_length=FLAGS.max_query_length,
                          doc_stride=FLAGS.doc_stride, spm_model_file=spm_model, n_best_size=FLAGS.n_best_size,
-                         max_answer_length=FLAGS.max_answer_length)
+                         max_answer_length=FLAGS.max_answer_length,
+                         null_score_diff_threshold=FLAGS.null_score_diff_threshold)
     export_seconds = time.perf_counter() - start
     serve = tf.saved_model.load(paths["text_saved_model"]).signatures["serving_default"]
     start = time.perf_counter()
@@ -136,6 +139,9 @@ def main(argv: list[str]) -> None:
             offsets_ok += e.paragraph_text[begin:end] == got[e.qas_id] if begin >= 0 else got[e.qas_id] in ("", "empty")
     graph_seconds = time.perf_counter() - start
 
+    if FLAGS.squad_version == "v2.0":
+        print(f"questions answered: python {sum(bool(expected[e.qas_id]) for e in examples)}, "
+              f"graph {sum(bool(got[e.qas_id]) for e in examples)}")
     differ = [e for e in examples if expected[e.qas_id] != got[e.qas_id]]
     same = len(examples) - len(differ)
     print(f"questions: {len(examples)}; same answer: {same} ({100.0 * same / len(examples):.2f}%); "
