@@ -189,7 +189,8 @@ def run_demo(options: DemoOptions, strategy: Optional[tf.distribute.Strategy] = 
     data_dir = os.path.join(out, "data")
     os.makedirs(data_dir, exist_ok=True)
     spm_model = os.path.join(out, "spm.model")
-    train_records, heldout_records = os.path.join(data_dir, "train.tfrecord"), os.path.join(data_dir, "heldout.tfrecord")
+    train_records = os.path.join(data_dir, "train.tfrecord")
+    heldout_records = os.path.join(data_dir, "heldout.tfrecord")
     parts = [(os.path.join(data_dir, "train.txt"), train_records, options.dupe_factor),
              (os.path.join(data_dir, "heldout.txt"), heldout_records, 1)]
     if resuming and _data_is_ready(spm_model, parts, options):

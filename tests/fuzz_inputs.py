@@ -84,7 +84,8 @@ def random_bytes(rng: random.Random, max_len: int = 120) -> bytes:
     if kind < 0.6 and data:
         for _ in range(rng.randint(1, 3)):
             cut = rng.randrange(len(data) + 1)
-            data = data[:cut] + rng.choice([b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\x80", b"\x00"]) + data[cut:]
+            bad = rng.choice([b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\x80", b"\x00"])
+            data = data[:cut] + bad + data[cut:]
     return data
 
 

@@ -154,7 +154,19 @@ def test_checkpoint_state_is_right_for_a_relative_output_dir(tmp_path, monkeypat
     assert tf.train.latest_checkpoint(os.path.join("runs", "rte")) == os.path.join("runs", "rte", "model.ckpt-best")
     monkeypatch.chdir(tmp_path / "runs")  # found from any working directory
     assert tf.train.latest_checkpoint("rte") == os.path.join("rte", "model.ckpt-best")
-    assert tf.train.latest_checkpoint(str(tmp_path / "runs" / "rte")) == str(tmp_path / "runs" / "rte" / "model.ckpt-best")
+    absolute = tmp_path / "runs" / "rte"
+    assert tf.train.latest_checkpoint(str(absolute)) == str(absolute / "model.ckpt-best")
+
+
+@pytest.mark.xfail(strict=True, reason="resolve_checkpoint_path joins the directory onto the path that "
+                   "tf.train.get_checkpoint_state already joined, so a relative directory's `checkpoint` file is "
+                   "ignored (fix described in the issue 13 report)")
+def test_relative_directory_resolves_to_the_checkpoint_its_state_file_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = _Weights({"bert/w": [2]})
+    for step in (5, 7):
+        checkpoints.save_original_checkpoint(model, os.path.join("runs", "model.ckpt"), global_step=step)
+    assert checkpoints.resolve_checkpoint_path("runs") == os.path.join("runs", "model.ckpt-7")
 
 
 @pytest.mark.parametrize("suffix", [".data-00000-of-00001", ".index"])
