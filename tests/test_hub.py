@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras as keras
+from tensorflow.core.protobuf import saved_model_pb2
 
 import albert_tf
 from albert_tf import tokenization
@@ -93,8 +94,6 @@ def exports(pretrainer, tmp_path_factory):
 
 def graph_ops(saved_model_dir: str) -> set[str]:
     """Every op type in a SavedModel's graph and function library."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
     proto = saved_model_pb2.SavedModel()
     with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
         proto.ParseFromString(f.read())
@@ -171,8 +170,10 @@ def write_tf1_hub_module(directory: str, arrays: dict[str, np.ndarray], do_lower
                          prefix: str = "module/", config: albert_tf.AlbertConfig | None = None) -> str:
     """A TF1 Hub module directory as `hub.create_module_spec(...).export` writes it: the variables
     (under `prefix`) in `variables/variables`, the SentencePiece model in `assets/`, a
-    `tokenization_info` signature whose outputs are the asset path and the casing constants,
-    `tfhub_module.pb` (a ModuleDef, format 3) and optionally `assets/albert_config.json`."""
+    `tokenization_info` signature whose outputs are the asset constant (its value replaced by
+    "SAVEDMODEL-ASSET", the file named in the `saved_model_assets` collection, as tensorflow_hub's
+    saved_model_lib does) and the casing constant, `tfhub_module.pb` (a ModuleDef, format 3) and
+    optionally `assets/albert_config.json`."""
     with tf.Graph().as_default():
         for name, value in arrays.items():
             tf.compat.v1.get_variable(prefix + name, initializer=tf.constant(value))
@@ -189,6 +190,14 @@ def write_tf1_hub_module(directory: str, arrays: dict[str, np.ndarray], do_lower
                 session, [], signature_def_map={"tokenization_info": signature},
                 assets_collection=tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS))
             builder.save()
+    # As hub's exporter: the asset constant's value is replaced, the file is named by the asset list.
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(directory, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    node = next(n for n in proto.meta_graphs[0].graph_def.node if n.name == vocab_file.op.name)
+    node.attr["value"].tensor.string_val[0] = b"SAVEDMODEL-ASSET"
+    with open(os.path.join(directory, "saved_model.pb"), "wb") as f:
+        f.write(proto.SerializeToString())
     with open(os.path.join(directory, "tfhub_module.pb"), "wb") as f:
         f.write(b"\x08\x03")  # ModuleDef{format: FORMAT_V3}
     if config is not None:

@@ -180,21 +180,39 @@ def _constant(graph_def, tensor_name: str) -> Any:
     return tf.make_ndarray(node.attr["value"].tensor)
 
 
+def _asset_files(meta_graph) -> dict[str, str]:
+    """Graph node name -> file name in `assets/`, for the asset constants of a meta graph (the
+    `saved_model_assets` collection that hub and the TF1 builder write, or `asset_file_def`)."""
+    from tensorflow.core.protobuf import meta_graph_pb2  # local: only TF1 modules need the proto
+
+    definitions = list(meta_graph.asset_file_def)
+    collection = meta_graph.collection_def.get(tf.compat.v1.saved_model.ASSETS_KEY)
+    if collection is not None:
+        for packed in collection.any_list.value:
+            definition = meta_graph_pb2.AssetFileDef()
+            packed.Unpack(definition)
+            definitions.append(definition)
+    return {d.tensor_info.name.split(":")[0]: d.filename for d in definitions}
+
+
 def _tf1_tokenization_info(directory: str) -> tuple[str, bool]:
     """(SentencePiece model path, do_lower_case) from a TF1 module's `tokenization_info` signature.
 
-    Its outputs are graph constants: `vocab_file` holds the asset's path at export time, whose base
-    name is the file in `assets/`; `do_lower_case` a bool.
+    Its outputs are graph constants: `vocab_file` is an asset constant (hub replaces its value by a
+    placeholder and records the file name in the meta graph's asset list), `do_lower_case` a bool.
     """
     for meta_graph in _saved_model_proto(directory).meta_graphs:
         signature = meta_graph.signature_def.get("tokenization_info")
         if signature is None or not {"vocab_file", "do_lower_case"} <= set(signature.outputs):
             continue
-        vocab = _constant(meta_graph.graph_def, signature.outputs["vocab_file"].name)
+        vocab_tensor = signature.outputs["vocab_file"].name
         casing = _constant(meta_graph.graph_def, signature.outputs["do_lower_case"].name)
-        if vocab is None or casing is None:
+        name = _asset_files(meta_graph).get(vocab_tensor.split(":")[0])
+        if name is None:  # Not a registered asset: the constant's own path.
+            vocab = _constant(meta_graph.graph_def, vocab_tensor)
+            name = None if vocab is None else os.path.basename(tf.compat.as_str(vocab.item()))
+        if name is None or casing is None:
             continue
-        name = os.path.basename(vocab.item().decode("utf-8") if isinstance(vocab.item(), bytes) else str(vocab.item()))
         path = os.path.join(directory, "assets", name)
         if not tf.io.gfile.exists(path):
             raise FileNotFoundError(f"The module's tokenization_info names {name}, which is not in {directory}/assets.")
