@@ -134,6 +134,10 @@ class AlbertModel(keras.Model):
         out.update(dense_variables(f"{scope}/pooler/dense", self.pooler))
         return out
 
+    def build_from_config(self, config: dict) -> None:
+        """Nothing to do: the model builds itself in `__init__` on integer inputs (Keras' own rebuild
+        would call it on float placeholders)."""
+
     def get_config(self) -> dict:
         return {"config": self.config.to_dict(), "recompute_grad": self.recompute_grad, "name": self.name}
 

@@ -194,10 +194,9 @@ class SquadV2Head(keras.layers.Layer):
         start_logits = _mask_logits(tf.squeeze(self.start_dense(hidden), -1), p_mask)   # [B,S]
         start_log_probs = tf.nn.log_softmax(start_logits, axis=-1)
         out: dict[str, tf.Tensor] = {}
-        if training:
-            if start_positions is None:
-                raise ValueError("The SQuAD v2.0 head needs `start_positions` in training (the end logits are "
-                                 "conditioned on the gold start).")
+        # With the gold starts (training) the end logits are conditioned on them; without (inference, and
+        # Keras' own traces of the model) on each of the top `start_n_top` starts.
+        if start_positions is not None:
             gold = tf.gather(hidden, tf.reshape(tf.cast(start_positions, tf.int32), [-1]), batch_dims=1)
             out["start_log_probs"] = start_log_probs
             out["end_log_probs"] = self._end_log_probs(hidden, gold[:, None], p_mask)[:, 0]

@@ -82,6 +82,10 @@ class AlbertTaskModel(keras.Model):
             return None
         return keras.saving.serialize_keras_object(self.encoder)
 
+    def build_from_config(self, config: dict) -> None:
+        """Nothing to do: the model builds itself in `__init__` on integer inputs (Keras' own rebuild
+        would call it on float placeholders)."""
+
     def get_config(self) -> dict:
         return {"config": None if self.config is None else self.config.to_dict(),
                 "encoder": self._encoder_config(), "name": self.name}
