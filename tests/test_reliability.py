@@ -158,9 +158,6 @@ def test_checkpoint_state_is_right_for_a_relative_output_dir(tmp_path, monkeypat
     assert tf.train.latest_checkpoint(str(absolute)) == str(absolute / "model.ckpt-best")
 
 
-@pytest.mark.xfail(strict=True, reason="resolve_checkpoint_path joins the directory onto the path that "
-                   "tf.train.get_checkpoint_state already joined, so a relative directory's `checkpoint` file is "
-                   "ignored (fix described in the issue 13 report)")
 def test_relative_directory_resolves_to_the_checkpoint_its_state_file_names(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     model = _Weights({"bert/w": [2]})

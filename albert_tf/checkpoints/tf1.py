@@ -57,11 +57,12 @@ def resolve_checkpoint_path(path: str) -> str:
     if tf.io.gfile.isdir(path):
         state = tf.train.get_checkpoint_state(path)
         if state and state.model_checkpoint_path:
-            prefix = state.model_checkpoint_path
-            if not os.path.isabs(prefix) and "://" not in prefix:
-                prefix = os.path.join(path, prefix)
-            if tf.io.gfile.exists(prefix + ".index"):
-                return prefix
+            # TF already joined a relative path onto `path`; a state file moved with its directory
+            # still names the prefix by its base name.
+            for prefix in (state.model_checkpoint_path,
+                           os.path.join(path, os.path.basename(state.model_checkpoint_path))):
+                if tf.io.gfile.exists(prefix + ".index"):
+                    return prefix
         best = os.path.join(path, "model.ckpt-best")
         if tf.io.gfile.exists(best + ".index"):
             return best
