@@ -167,8 +167,7 @@ def _train(task: Task, strategy: tf.distribute.Strategy, model: keras.Model,
         global_batch_size=s.train_batch_size, num_train_steps=task.num_train_steps(), model_dir=s.output_dir,
         steps_per_loop=s.steps_per_loop, log_steps=s.log_steps, save_checkpoints_steps=s.save_checkpoints_steps,
         keep_checkpoint_max=max(s.keep_checkpoint_max, 1), jit_compile=s.jit_compile,
-        write_summaries=s.write_summaries,
-        **({"gradient_accumulation_steps": s.gradient_accumulation_steps} if s.gradient_accumulation_steps != 1 else {}),
+        write_summaries=s.write_summaries, gradient_accumulation_steps=s.gradient_accumulation_steps,
         init_fn=(lambda m: task.initialize(m, s.init_checkpoint)) if s.init_checkpoint else None,
         on_checkpoint=save_and_evaluate if distribute.is_chief(strategy) else None)
     if evaluation is not None:

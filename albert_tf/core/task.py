@@ -134,9 +134,15 @@ class Task(abc.ABC):
         checkpoints.initialize_from_checkpoint(model, path, init_from_group0=self.settings.init_from_group0)
 
     # ------------------------------------------------------------------------------- training
+    def micro_batch_size(self) -> int:
+        """Examples over all replicas in one forward/backward pass: `train_batch_size` divided by
+        `gradient_accumulation_steps` (the trainer accumulates that many passes per optimizer step)."""
+        s = self.settings
+        return s.train_batch_size // s.gradient_accumulation_steps
+
     @abc.abstractmethod
     def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
-        """PER-REPLICA training batches (`input_context.get_per_replica_batch_size(train_batch_size)`),
+        """PER-REPLICA training batches (`input_context.get_per_replica_batch_size(self.micro_batch_size())`),
         sharded by input pipeline, shuffled, repeating forever. Builds cached feature files when missing."""
 
     @abc.abstractmethod

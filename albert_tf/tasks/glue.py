@@ -209,7 +209,7 @@ class GlueTask(Task):
     def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
         s = self.settings
         return classifier_dataset(self.cached_features(self.processor, "train"), s.max_seq_length,
-                                  s.train_batch_size, is_training=True, is_regression=self.is_regression,
+                                  self.micro_batch_size(), is_training=True, is_regression=self.is_regression,
                                   input_context=input_context)
 
     def loss(self, features: dict, outputs: dict) -> tf.Tensor:

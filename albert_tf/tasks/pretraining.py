@@ -125,7 +125,7 @@ class PretrainingTask(Task):
 
     def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
         s = self.settings
-        return self._dataset(s.input_file, input_context.get_per_replica_batch_size(s.train_batch_size),
+        return self._dataset(s.input_file, input_context.get_per_replica_batch_size(self.micro_batch_size()),
                              is_training=True, input_context=input_context)
 
     def loss(self, features: dict, outputs: dict) -> tf.Tensor:

@@ -42,7 +42,6 @@ from albert_tf import metrics
 from albert_tf.configs import AlbertConfig
 from albert_tf.core import best_checkpoint
 from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task
-from albert_tf.core.trainer import Trainer
 from albert_tf.data import race
 from albert_tf.export import serving
 from albert_tf.modeling import AlbertMultipleChoice
@@ -299,7 +298,7 @@ class RaceTask(Task):
         """Per-replica micro-batches: `train_batch_size / gradient_accumulation_steps` examples over all
         replicas (the trainer accumulates k of them per optimizer step)."""
         s = self.settings
-        batch_size = Trainer.micro_batch_size(s.train_batch_size, s.gradient_accumulation_steps)
+        batch_size = self.micro_batch_size()
         return race.race_dataset(self.features("train")[0], s.max_seq_length, batch_size, is_training=True,
                                  input_context=input_context)
 
