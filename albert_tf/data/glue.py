@@ -113,6 +113,8 @@ class DataProcessor:
       labels: the label strings (ids are their positions); ``[None]`` for regression.
       is_regression: one float output (STS-B).
       metric_key: the eval metric that selects the best checkpoint.
+      extra_metrics: eval metrics beyond accuracy and loss (`albert_tf.metrics.EXTRA_METRICS`).
+      single_sentence: examples have one text (decides the raw-text serving inputs).
       header_splits: the splits whose first line is a header to skip; every row of such a split must
         have as many columns as the header.
       num_columns: the exact column count of each split without a header, and the column names
@@ -124,6 +126,8 @@ class DataProcessor:
     labels: ClassVar[list[str | None]]
     is_regression: ClassVar[bool] = False
     metric_key: ClassVar[str] = "eval_accuracy"
+    extra_metrics: ClassVar[tuple[str, ...]] = ()
+    single_sentence: ClassVar[bool] = False
     header_splits: ClassVar[tuple[str, ...]] = SPLITS
     num_columns: ClassVar[dict[str, tuple[str, ...]]] = {}
 
@@ -217,6 +221,8 @@ class DataProcessor:
 class ColaProcessor(DataProcessor):
     """CoLA: train/dev have no header (label c1, text c3); test has one (guid c0, text c1)."""
     name = "cola"
+    single_sentence = True
+    extra_metrics = ("matthew_corr",)
     directory = "CoLA"
     files = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
     labels = ["0", "1"]
@@ -234,6 +240,7 @@ class ColaProcessor(DataProcessor):
 class Sst2Processor(DataProcessor):
     """SST-2: train/dev text c0, label c1, guid ``<split>-i``; test guid c0, text c1."""
     name = "sst-2"
+    single_sentence = True
     directory = "SST-2"
     files = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
     labels = ["0", "1"]
@@ -249,6 +256,7 @@ class Sst2Processor(DataProcessor):
 class MrpcProcessor(DataProcessor):
     """MRPC: label c0, texts c3/c4, guid ``<split>-i``; test guid c0."""
     name = "mrpc"
+    extra_metrics = ("f1",)
     directory = "MRPC"
     files = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
     labels = ["0", "1"]
@@ -285,6 +293,7 @@ class StsbProcessor(DataProcessor):
 class QqpProcessor(DataProcessor):
     """QQP: guid c0; train/dev texts c3/c4, label c5 (short rows are skipped); test texts c1/c2."""
     name = "qqp"
+    extra_metrics = ("f1",)
     directory = "QQP"
     files = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
     labels = ["0", "1"]
