@@ -330,11 +330,18 @@ def test_eval_without_checkpoints(setup, tmp_path):
         run_classifier(make_run(setup, tmp_path, "rte", do_eval=True))
 
 
-def test_cached_features_of_another_length_are_refused(setup, tmp_path):
+def test_stale_cached_features_are_rebuilt_and_unknown_ones_refused(setup, tmp_path):
+    """A cache built with another length is rebuilt (its fingerprint differs); one without a fingerprint
+    (written by other code) is refused rather than trusted."""
     glue.write_glue_features("wnli", setup[0], FullTokenizer(spm_model_file=SPM_MODEL), SEQ, str(tmp_path),
                              splits=("train",))
-    with pytest.raises(ValueError, match="max_seq_length 32, but --max_seq_length=16.*Delete"):
-        run_classifier(make_run(setup, tmp_path, "wnli", do_train=True, max_seq_length=16))
+    run_classifier(make_run(setup, tmp_path, "wnli", do_train=True, max_seq_length=16))
+    record = next(iter(tf.data.TFRecordDataset(str(tmp_path / "wnli_train.tf_record"))))
+    assert len(tf.train.Example.FromString(record.numpy()).features.feature["input_ids"].int64_list.value) == 16
+    os.remove(tmp_path / "wnli_train.tf_record.fingerprint.json")
+    with pytest.raises(ValueError, match="no fingerprint"):
+        run_classifier(make_run(setup, tmp_path / "again", "wnli", do_train=True, max_seq_length=16,
+                                cached_dir=str(tmp_path)))
 
 
 def test_hugging_face_directory_as_init_checkpoint(setup, tmp_path):

@@ -205,6 +205,15 @@ def load_model_config(albert_config_file: Optional[str], init_checkpoint: Option
     return None
 
 
+def check_seq_length(max_seq_length: int, config: Optional[AlbertConfig], config_file: Optional[str]) -> None:
+    """`--max_seq_length` must fit the config's position table and hold `[CLS] a [SEP] b [SEP]`."""
+    if config is not None and max_seq_length > config.max_position_embeddings:
+        raise ValueError(f"--max_seq_length={max_seq_length} exceeds max_position_embeddings="
+                         f"{config.max_position_embeddings} of {config_file}; use a smaller --max_seq_length.")
+    if max_seq_length < 3:
+        raise ValueError(f"--max_seq_length={max_seq_length} is too small: [CLS] A [SEP] B [SEP] needs >= 3.")
+
+
 def load_tokenizer(settings: Any) -> "FullTokenizer":
     """The tokenizer of a run: `--spm_model_file` / `--vocab_file` (with `--do_lower_case`), else the one of
     a Hugging Face `--init_checkpoint`, else the one named by `--albert_hub_module_handle`.

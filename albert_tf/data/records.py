@@ -129,3 +129,14 @@ def finetuning_dataset(patterns: str | Sequence[str], spec: Mapping[str, tf.io.F
 
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     return dataset.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def check_cached_length(path: str, max_seq_length: int, multiple: int = 1) -> None:
+    """Refuses a cached feature file whose `input_ids` length is not `max_seq_length` (times `multiple`
+    choices, for multiple-choice features)."""
+    for record in tf.data.TFRecordDataset(path).take(1):
+        length = len(tf.train.Example.FromString(record.numpy()).features.feature["input_ids"].int64_list.value)
+        if length != max_seq_length * multiple:
+            raise ValueError(f"Cached features {path} have max_seq_length {length // multiple}, but "
+                             f"--max_seq_length={max_seq_length}. Delete the file (or use another cache "
+                             "directory) to rebuild it.")

@@ -35,7 +35,8 @@ from absl import logging
 from albert_tf import metrics
 from albert_tf.configs import AlbertConfig
 from albert_tf.core import driver
-from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, load_model_config, load_tokenizer
+from albert_tf.core.task import (EvalSet, Predictor, RunSettings, Task, check_seq_length, load_model_config,
+                                  load_tokenizer)
 from albert_tf.data import glue
 from albert_tf.data.classifier_features import classifier_dataset, file_based_convert_examples_to_features
 from albert_tf.export import serving
@@ -80,26 +81,6 @@ def head_outputs(logits: tf.Tensor, is_regression: bool) -> dict[str, tf.Tensor]
         return {"probabilities": logits, "predictions": tf.squeeze(logits, -1)}
     return {"probabilities": tf.nn.softmax(logits, axis=-1),
             "predictions": tf.argmax(logits, axis=-1, output_type=tf.int32)}
-
-
-def check_seq_length(max_seq_length: int, config: Optional[AlbertConfig], config_file: Optional[str]) -> None:
-    """`--max_seq_length` must fit the config's position table and hold `[CLS] a [SEP] b [SEP]`."""
-    if config is not None and max_seq_length > config.max_position_embeddings:
-        raise ValueError(f"--max_seq_length={max_seq_length} exceeds max_position_embeddings="
-                         f"{config.max_position_embeddings} of {config_file}; use a smaller --max_seq_length.")
-    if max_seq_length < 3:
-        raise ValueError(f"--max_seq_length={max_seq_length} is too small: [CLS] A [SEP] B [SEP] needs >= 3.")
-
-
-def check_cached_length(path: str, max_seq_length: int, multiple: int = 1) -> None:
-    """Refuses a cached feature file whose `input_ids` length is not `max_seq_length` (times `multiple`
-    choices, for multiple-choice features)."""
-    for record in tf.data.TFRecordDataset(path).take(1):
-        length = len(tf.train.Example.FromString(record.numpy()).features.feature["input_ids"].int64_list.value)
-        if length != max_seq_length * multiple:
-            raise ValueError(f"Cached features {path} have max_seq_length {length // multiple}, but "
-                             f"--max_seq_length={max_seq_length}. Delete the file (or use another cache "
-                             "directory) to rebuild it.")
 
 
 class GlueTask(Task):
@@ -180,25 +161,22 @@ class GlueTask(Task):
         return [("", self.processor)] + ([("_mm", self._mismatched())] if self.name == "mnli" else [])
 
     def cached_features(self, processor: glue.DataProcessor, split: str) -> str:
-        """Path of `<cache>/<task>_<split>.tf_record` ("train" or "eval"), written first if missing.
+        """Path of `<cache>/<task>_<split>.tf_record` ("train" or "eval"): reused when its fingerprint
+        (tokenizer file, casing, length, source file) matches, else (re)built (`albert_tf.data.cache`).
 
         Raises:
-          FileNotFoundError: neither the cached file nor the GLUE file it is built from exists.
-          ValueError: the cached file was written with another `max_seq_length`.
+          FileNotFoundError: the GLUE file it is built from is missing.
+          StaleCacheError: a cached file of unknown provenance (no fingerprint) is in the way.
         """
         s = self.settings
-        path = os.path.join(self.cache_dir, glue.feature_file_name(processor.name, split, s.xnli_language))
-        if tf.io.gfile.exists(path):
-            check_cached_length(path, s.max_seq_length)
-            logging.info("Using cached features %s", path)
-            return path
         source = processor.split_path(s.data_dir, glue.FEATURE_SPLITS[split])
         if not tf.io.gfile.exists(source):
-            raise FileNotFoundError(f"{source} not found (and no cached features {path}): "
-                                    f"{processor.layout_hint()}.")
-        glue.write_glue_features(processor.name, s.data_dir, self.tokenizer, s.max_seq_length, self.cache_dir,
-                                 splits=(split,), do_lower_case=s.do_lower_case, xnli_language=s.xnli_language)
-        return path
+            path = os.path.join(self.cache_dir, glue.feature_file_name(processor.name, split, s.xnli_language))
+            raise FileNotFoundError(f"{source} not found (needed for {path}): {processor.layout_hint()}.")
+        written = glue.write_glue_features(processor.name, s.data_dir, self.tokenizer, s.max_seq_length,
+                                           self.cache_dir, splits=(split,), do_lower_case=s.do_lower_case,
+                                           xnli_language=s.xnli_language, reuse_cache=True)
+        return written[split][0]
 
     def _dataset(self, path: str, batch_size: int) -> tf.data.Dataset:
         """Eval/predict batches of a feature file, every example once, in order."""

@@ -41,11 +41,10 @@ from absl import logging
 from albert_tf import metrics
 from albert_tf.configs import AlbertConfig
 from albert_tf.core import best_checkpoint
-from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task
-from albert_tf.data import race
+from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, check_seq_length
+from albert_tf.data import race, records
 from albert_tf.export import serving
 from albert_tf.modeling import AlbertMultipleChoice
-from albert_tf.tasks.glue import check_cached_length, check_seq_length
 from albert_tf.tokenization import FullTokenizer
 
 PREDICT_RESULTS = "predict_results.txt"
@@ -273,7 +272,7 @@ class RaceTask(Task):
         s = self.settings
         path = self.feature_path(kind)
         if self._used_as_is(kind):
-            check_cached_length(path, s.max_seq_length, multiple=race.NUM_CHOICES)
+            records.check_cached_length(path, s.max_seq_length, multiple=race.NUM_CHOICES)
             logging.info("Using --predict_file=%s as it is.", path)
         else:
             written = race.write_race_features(race.race_root(s.data_dir), FEATURE_SPLITS[kind][0], self.level,
