@@ -37,6 +37,7 @@ class ToyRun(RunSettings):
     # Evaluation score reported for each step (None: the real accuracy), to steer best selection.
     scores: Optional[dict] = None
     crash_at: Optional[int] = None  # simulate a kill while evaluating this step
+    max_seq_length: int = SEQ  # a compatibility fact of the output directory
 
 
 class ToyTask(Task):
@@ -170,6 +171,16 @@ def test_errors_come_before_any_work(tmp_path):
     assert not (tmp_path / "c" / "tf2_checkpoints").exists()
 
 
+def test_incompatible_rerun_stops_before_touching_the_directory(tmp_path):
+    _run(tmp_path, train_steps=1, do_eval=False)
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(ValueError, match="max_seq_length.*--output_dir.*--overwrite_output_dir"):
+        _run(tmp_path, train_steps=2, do_eval=False, max_seq_length=SEQ - 1)
+    assert sorted(os.listdir(tmp_path)) == before
+    result = _run(tmp_path, train_steps=1, do_eval=False, max_seq_length=SEQ - 1, overwrite_output_dir=True)
+    assert result["train"]["global_step"] == 1 and _steps(tmp_path) == [1]
+
+
 def test_flag_table_is_strict():
     values = flags.FlagValues()
     runtime_flags.define_runtime_flags(values)
@@ -182,4 +193,5 @@ def test_flag_table_is_strict():
         runtime_flags.run_config_from_flags(ToyRun, values, unflagged=("score",))
     unflagged = [f.name for f in dataclasses.fields(ToyRun) if f.name not in values and f.name not in ("scores", "crash_at")]
     run = runtime_flags.run_config_from_flags(ToyRun, values, unflagged=unflagged + ["scores", "crash_at"])
+    assert run.overwrite_output_dir is False and run.gradient_accumulation_steps == 1
     assert run.train_steps == 7 and run.output_dir == "out" and run.scores is None

@@ -2,8 +2,10 @@
 
 In order, as the settings ask:
 1. **validate** (cheap, before any expensive work): something to do, settings in range, the task's own
-   checks (`Task.validate`), the output directory usable, the init checkpoint present and matching the
-   model (shapes checked without loading, before any feature is tokenized);
+   checks (`Task.validate`), the output directory writable and, when it holds an earlier run, that run's
+   settings compatible (`core.run_dir`: otherwise stop and say to pick a new `--output_dir` or pass
+   `--overwrite_output_dir`), the init checkpoint present and matching the model (shapes checked without
+   loading, before any feature is tokenized);
 2. **train** (`do_train`): the shared `Trainer`; at every save the TF2 training state
    (`<output_dir>/tf2_checkpoints/`, for resuming), the official TF1 layout `model.ckpt-<step>`,
    evaluation when `do_eval`, then pruning to `keep_checkpoint_max` (0 keeps every checkpoint). A rerun
@@ -28,7 +30,7 @@ from absl import logging
 
 from albert_tf import checkpoints
 from albert_tf.checkpoints import transformers
-from albert_tf.core import distribute
+from albert_tf.core import distribute, run_dir
 from albert_tf.core.best_checkpoint import BEST_CHECKPOINT, BestCheckpointTracker
 from albert_tf.core.evaluator import Evaluator, checkpoint_global_step
 from albert_tf.core.task import EvalSet, Task
@@ -56,15 +58,6 @@ def validate_settings(task: Task) -> None:
         raise ValueError(f"{task.name}: the number of training steps must be >= 1, got {task.num_train_steps()}.")
     if s.init_checkpoint and not transformers.is_transformers_dir(s.init_checkpoint):
         checkpoints.resolve_checkpoint_path(s.init_checkpoint)
-
-
-def prepare_output_dir(output_dir: str) -> None:
-    """Creates `output_dir`; a path that is a file, or a directory that cannot be written, is an error."""
-    if tf.io.gfile.exists(output_dir) and not tf.io.gfile.isdir(output_dir):
-        raise ValueError(f"--output_dir={output_dir} is a file, not a directory: pick another --output_dir.")
-    tf.io.gfile.makedirs(output_dir)
-    if "://" not in output_dir and not os.access(output_dir, os.W_OK):
-        raise PermissionError(f"--output_dir={output_dir} is not writable: pick another --output_dir.")
 
 
 def _encoder(task: Task) -> Optional[keras.layers.Layer]:
@@ -217,7 +210,10 @@ def run(task: Task, strategy: Optional[tf.distribute.Strategy] = None) -> dict[s
     s = task.settings
     validate_settings(task)
     task.validate()
-    prepare_output_dir(s.output_dir)
+    if s.do_train or s.do_eval:  # the run writes (and resumes) training state and records in output_dir
+        run_dir.prepare_output_dir(s.output_dir, task.compatibility_facts(), overwrite=s.overwrite_output_dir)
+    else:
+        run_dir.check_writable_dir(s.output_dir)
     strategy = strategy or distribute.get_strategy("one_device")
     multi_worker = distribute.is_multi_worker(strategy)
     if s.do_eval and multi_worker:

@@ -54,6 +54,8 @@ def _definitions() -> list[tuple[Callable[..., Any], str, Any, str, dict]]:
         (flags.DEFINE_integer, "gradient_accumulation_steps", 1,
          "Accumulate the gradients of this many micro-batches (each train_batch_size / k examples) per "
          "optimizer step: the recipe's batch size on small hardware.", {}),
+        (flags.DEFINE_bool, "overwrite_output_dir", False,
+         "Empty an --output_dir that holds an earlier, incompatible run instead of stopping.", {}),
         (flags.DEFINE_bool, "recompute_grad", False,
          "Recompute each encoder block's activations in the backward pass (less memory, more compute).", {}),
         (flags.DEFINE_bool, "use_tpu", False, "Original flag: whether to use a TPU.", {}),

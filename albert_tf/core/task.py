@@ -64,6 +64,7 @@ class RunSettings:
     write_summaries: bool = True
     gradient_accumulation_steps: int = 1
     recompute_grad: bool = False
+    overwrite_output_dir: bool = False
 
 
 @dataclasses.dataclass
@@ -109,6 +110,25 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def num_train_steps(self) -> int:
         """Optimizer steps to train for (the schedule's length)."""
+
+    def compatibility_facts(self) -> dict[str, Any]:
+        """What a rerun in the same output directory must share with the earlier run to resume it (kept in
+        `run_settings.json`, see `albert_tf.core.run_dir`): the task, the model config, the vocabulary file's
+        hash, the casing and the sequence length, where the task has them."""
+        from albert_tf.data import cache  # light: hashing only
+
+        s = self.settings
+        facts: dict[str, Any] = {"task": self.name}
+        config = getattr(self, "config", None)
+        if config is not None:
+            facts["albert_config"] = config.to_dict()
+        vocabulary = getattr(s, "spm_model_file", None) or getattr(s, "vocab_file", None)
+        if vocabulary and tf.io.gfile.exists(vocabulary):
+            facts["vocab_sha256"] = cache.file_sha256(vocabulary)
+        for name in ("do_lower_case", "max_seq_length", "max_predictions_per_seq"):
+            if hasattr(s, name):
+                facts[name] = getattr(s, name)
+        return facts
 
     def num_warmup_steps(self) -> int:
         """Linear warmup steps of the schedule."""
