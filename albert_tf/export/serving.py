@@ -28,6 +28,7 @@ from absl import logging
 
 from albert_tf.data.classifier_features import classifier_feature_spec
 from albert_tf.data.records import parse_and_cast
+from albert_tf.export.spm_asset import TOKENIZATION_INFO, attach_spm_asset
 from albert_tf.preprocessing import AlbertPreprocessor
 
 # The model's outputs dict -> the served tensors (each with a leading batch dimension).
@@ -131,14 +132,11 @@ class TextServingModule(ModelServing):
         super().__init__(model, outputs_fn, threshold, name="text_serving")
         if tuple(text_inputs) not in (("text_a",), ("text_a", "text_b")):
             raise ValueError(f"text_inputs must be ('text_a',) or ('text_a', 'text_b'), got {text_inputs!r}.")
-        if not tf.io.gfile.exists(spm_model_file):
-            raise FileNotFoundError(f"--spm_model_file {spm_model_file} not found; pass the SentencePiece "
-                                    ".model the model was fine-tuned with.")
+        # The model file as an asset, `sp_model_file` / `do_lower_case` and `tokenization_info`.
+        self._tokenization_info = attach_spm_asset(self, spm_model_file, do_lower_case)
         # Untracked for the same reason as the model (it has no variables; its SentencePiece model is
         # a constant of the traced graph).
         self._preprocess = AlbertPreprocessor(spm_model_file, do_lower_case, seq_length).__call__
-        self.spm_model_asset = tf.saved_model.Asset(spm_model_file)
-        self._do_lower_case = bool(do_lower_case)
         self.text_inputs = tuple(text_inputs)
         self._label_strings = None if label_strings is None else [str(label) for label in label_strings]
 
@@ -149,10 +147,6 @@ class TextServingModule(ModelServing):
             outputs["labels"] = tf.gather(tf.constant(self._label_strings), outputs["predictions"])
         return outputs
 
-    def tokenization_info(self) -> dict[str, tf.Tensor]:
-        # Named as in the original TF-Hub export: "vocab_file" is the SentencePiece model's path.
-        return {"vocab_file": self.spm_model_asset.asset_path, "do_lower_case": tf.constant(self._do_lower_case)}
-
     def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
         """The concrete functions to save, by signature key."""
         specs = [tf.TensorSpec([None], tf.string, name=name) for name in self.text_inputs]
@@ -161,7 +155,7 @@ class TextServingModule(ModelServing):
         else:
             serve = tf.function(lambda text_a, text_b: self.serve(text_a, text_b))
         return {"serving_default": serve.get_concrete_function(*specs),
-                "tokenization_info": tf.function(self.tokenization_info).get_concrete_function()}
+                TOKENIZATION_INFO: self._tokenization_info}
 
 
 def _free_stamp(export_dir_base: str, suffixes: Sequence[str]) -> str:

@@ -109,7 +109,8 @@ class AlbertModel(keras.Model):
         if self.embedding_projection is not None:
             x = self.embedding_projection(x)
         # [B,S] -> [B,1,1,S]: only key positions are masked, as in the original.
-        mask = tf.cast(inputs["input_mask"][:, tf.newaxis, tf.newaxis, :], x.dtype)
+        # (expand_dims rather than a new-axis slice: it converts to TFLite builtin ops.)
+        mask = tf.cast(tf.expand_dims(tf.expand_dims(inputs["input_mask"], 1), 1), x.dtype)
         attention_bias = (1.0 - mask) * ATTENTION_MASK_ADDER
         encoder_outputs = []
         cfg = self.config
