@@ -18,7 +18,9 @@ from typing import Optional
 
 from absl import app, flags
 
+from albert_tf import squad_postprocess
 from albert_tf.core import distribute, driver, flags as runtime_flags
+from albert_tf.data import squad
 from albert_tf.squad_eval import VERSIONS
 from albert_tf.tasks.squad import SquadRun, SquadTask
 
@@ -75,13 +77,24 @@ def define_flags(squad_version: Optional[str] = None) -> None:
     runtime_flags.define_runtime_flags()
 
 
+def original_do_eval(flag_values: flags.FlagValues) -> bool:
+    """`--do_eval`, or the original scripts' behaviour: `--do_train --do_predict` on a predict file with
+    answers evaluated every checkpoint and kept the best by F1."""
+    if flag_values.do_eval or not (flag_values.do_train and flag_values.do_predict and flag_values.predict_file):
+        return flag_values.do_eval
+    return squad_postprocess.has_gold_answers(squad.load_squad_json(flag_values.predict_file))
+
+
 def main(_, squad_version: Optional[str] = None) -> None:
+    """Runs the task; `squad_version` is given by run_squad_v1.py / run_squad_v2.py, which also take
+    `--do_train --do_predict` on a dev file as the original did (`original_do_eval`)."""
     FLAGS = flags.FLAGS
     distribute.configure_precision(FLAGS.mixed_precision)
     strategy = runtime_flags.strategy_from_flags(FLAGS)
     run = runtime_flags.run_config_from_flags(
         SquadRun, FLAGS, unflagged=UNFLAGGED, eval_batch_size=FLAGS.predict_batch_size,
-        squad_version=squad_version or FLAGS.squad_version)
+        squad_version=squad_version or FLAGS.squad_version,
+        do_eval=original_do_eval(FLAGS) if squad_version else FLAGS.do_eval)
     driver.run(SquadTask(run), strategy)
 
 

@@ -89,7 +89,8 @@ def test_heads_official_names_strict_round_trip(tmp_path, version):
     heads = {n: s for n, s in shapes.items() if not n.startswith("bert/") and n != "global_step"}
     assert heads == expected
     assert shapes["bert/pooler/dense/kernel"] == [16, 16]  # fine-tuned checkpoints carry the pooler
-    other = build()
+    other = type(model).from_config(model.get_config())  # serializable with its settings
+    assert (getattr(other, "start_n_top", 2), getattr(other, "end_n_top", 2)) == (2, 2)
     report = checkpoints.load_original_checkpoint(other, prefix)
     assert not report.missing and not report.unused
     ids = tf.constant([[2, 10, 3, 11, 12, 13, 3, 0]])
@@ -462,7 +463,8 @@ def test_postprocess_command_reproduces_the_run(runs, tmp_path, capsys):
 
 def test_original_v1_command_line_predicts_alone(runs, tmp_path):
     """run_squad_v1.py with the original flags, predicting only with a fine-tuned run directory (the
-    original crashed here), reuses the predict features and reproduces the run's raw results."""
+    original crashed here), reuses the predict features and reproduces the run's raw results; with
+    --export_dir it also writes the exports (the original's TFLite file among them)."""
     run = runs["v1.1"][0]
     out = tmp_path / "predict_only"
     command = [sys.executable, os.path.join(ROOT, "run_squad_v1.py"),
@@ -472,7 +474,7 @@ def test_original_v1_command_line_predicts_alone(runs, tmp_path):
                f"--predict_feature_left_file={tmp_path / 'left.pkl'}", f"--init_checkpoint={run.output_dir}",
                "--do_predict", "--do_lower_case", f"--max_seq_length={SEQ}", f"--doc_stride={STRIDE}",
                f"--max_query_length={QUERY}", "--predict_batch_size=3", "--n_best_size=20",
-               "--max_answer_length=30", "--use_einsum=true", "--use_tpu=false"]
+               "--max_answer_length=30", "--use_einsum=true", "--use_tpu=false", f"--export_dir={out / 'export'}"]
     env = dict(os.environ, PYTHONPATH=ROOT, CUDA_VISIBLE_DEVICES="")
     proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -482,3 +484,5 @@ def test_original_v1_command_line_predicts_alone(runs, tmp_path):
     np.testing.assert_allclose(got["start_logits"], want["start_logits"], atol=1e-5)
     assert (out / "predictions.json").read_text() == open(os.path.join(run.output_dir, "predictions.json")).read()
     assert not (out / "predict.tf_record").exists()  # the given feature file was used as it is
+    assert (out / "export" / "albert_model.tflite").stat().st_size > 0
+    assert len(os.listdir(out / "export" / "saved_model")) == 2  # raw outputs and raw text

@@ -19,7 +19,9 @@ What the task adds to the driver (`albert_tf.core.driver`):
   `--null_score_diff_threshold` applies a given one instead;
 - **predict**: the same files for `--predict_file` plus `raw_results.npz` (`squad_postprocess`'s raw
   outputs, in feature order); scores when the file has answers (v2.0 then tunes the threshold unless
-  one is given; without answers and threshold v2.0 answers the best non-null text).
+  one is given; without answers and threshold v2.0 answers the best non-null text);
+- **export** (`export_dir`): `albert_tf.export.squad.export_squad` (raw-output and raw-text SavedModels,
+  and for v1.1 the original's `albert_model.tflite`).
 
 Deviations from the original: v1.1 predict-only works (the original crashed); evaluation runs
 alongside training or after it (`--do_eval`), not as a polling loop of `--do_predict`.
@@ -27,7 +29,6 @@ alongside training or after it (`--do_eval`), not as a polling loop of `--do_pre
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
 import random
 from typing import Any, Optional
@@ -54,8 +55,9 @@ class SquadRun(RunSettings):
     """Everything `run_squad.py` needs; names and defaults are the original flags'.
 
     `squad_version` selects v1.1 (`run_squad_v1.py`) or v2.0 (`run_squad_v2.py`); `null_score_diff_threshold`
-    (v2.0, None: tune on the predict file as the original) is an addition. `use_einsum` is kept for the
-    export (the original turned it off for TFLite); `predict_feature_left_file` is accepted and unused.
+    (v2.0, None: tune on the predict file as the original) is an addition. `use_einsum` and
+    `predict_feature_left_file` are accepted and unused (the TFLite conversion needs no matmul switch;
+    the side information lives next to the predict features).
     """
 
     train_file: Optional[str] = None
@@ -324,15 +326,12 @@ class SquadTask(Task):
         return {"raw_results": raw_path, "eval": result}
 
     def export(self, model: keras.Model, export_dir: str) -> dict[str, str]:
-        """SavedModels (and the v1.1 TFLite model) from `albert_tf.export.squad.export_squad`."""
-        try:
-            exporter = importlib.import_module("albert_tf.export.squad")
-        except ModuleNotFoundError:
-            exporter = None
-        if exporter is None or not hasattr(exporter, "export_squad"):
-            raise NotImplementedError("SQuAD export (--export_dir) needs albert_tf.export.squad.export_squad, which "
-                                      "this version does not have; run without --export_dir.")
+        """`albert_tf.export.squad.export_squad`: the raw-output SavedModel, the raw-text QA SavedModel and,
+        for v1.1 as the original, `export_dir/albert_model.tflite`."""
+        from albert_tf.export.squad import export_squad  # imports tensorflow_text: only when exporting
         s = self.settings
-        return exporter.export_squad(model, export_dir, squad_version=s.squad_version,
-                                     max_seq_length=s.max_seq_length, spm_model_file=s.spm_model_file,
-                                     do_lower_case=s.do_lower_case, use_einsum=s.use_einsum)
+        return export_squad(model, export_dir, squad_version=s.squad_version, max_seq_length=s.max_seq_length,
+                            max_query_length=s.max_query_length, doc_stride=s.doc_stride,
+                            spm_model_file=s.spm_model_file, do_lower_case=s.do_lower_case,
+                            n_best_size=s.n_best_size, max_answer_length=s.max_answer_length,
+                            null_score_diff_threshold=s.null_score_diff_threshold, tflite=not self.is_v2)
