@@ -39,12 +39,10 @@ import tf_keras as keras
 from absl import logging
 
 from albert_tf import squad_postprocess
-from albert_tf.configs import AlbertConfig
 from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task
 from albert_tf.data import squad
 from albert_tf.modeling.models import AlbertQuestionAnswering, AlbertSquadV2
 from albert_tf.squad_eval import V1, V2, VERSIONS
-from albert_tf.tokenization import FullTokenizer
 
 RAW_RESULTS_FILE = "raw_results.npz"
 SHUFFLE_SEED = 12345
@@ -105,8 +103,6 @@ class SquadTask(Task):
         super().__init__(settings)
         self.settings: SquadRun = settings
         self.name = f"squad_{settings.squad_version}"
-        self._config: Optional[AlbertConfig] = None
-        self._tokenizer: Optional[FullTokenizer] = None
         self._num_train_examples: Optional[int] = None
         self._predict_side: Optional[squad.EvalSideInfo] = None
         self._predict_json: Any = None
@@ -115,20 +111,6 @@ class SquadTask(Task):
     @property
     def is_v2(self) -> bool:
         return self.settings.squad_version == V2
-
-    @property
-    def config(self) -> Optional[AlbertConfig]:
-        if self._config is None and self.settings.albert_config_file:
-            self._config = AlbertConfig.from_json_file(self.settings.albert_config_file)
-        return self._config
-
-    @property
-    def tokenizer(self) -> FullTokenizer:
-        if self._tokenizer is None:
-            s = self.settings
-            self._tokenizer = FullTokenizer(vocab_file=s.vocab_file, do_lower_case=s.do_lower_case,
-                                            spm_model_file=s.spm_model_file)
-        return self._tokenizer
 
     @property
     def train_feature_file(self) -> str:
@@ -142,19 +124,23 @@ class SquadTask(Task):
         s = self.settings
         if s.squad_version not in VERSIONS:
             raise ValueError(f"--squad_version={s.squad_version!r}: use {V1} or {V2}.")
-        if not (s.albert_config_file or s.albert_hub_module_handle):
+        for flag in ("spm_model_file", "albert_config_file"):
+            path = getattr(s, flag)
+            if path and not tf.io.gfile.exists(path):
+                raise FileNotFoundError(f"--{flag}={path} not found.")
+        if self.config is None and not s.albert_hub_module_handle:
             raise ValueError("--albert_config_file is required (the albert_config.json of the model), unless "
-                             "--albert_hub_module_handle gives the encoder.")
-        needs_text = s.do_train or s.do_eval or s.do_predict
-        if needs_text and not s.spm_model_file:
-            raise ValueError("--spm_model_file is required: SQuAD features use the SentencePiece model "
-                             "(e.g. 30k-clean.model), as in the original.")
+                             "--albert_hub_module_handle gives the encoder or --init_checkpoint is a Hugging Face "
+                             "directory.")
+        if (s.do_train or s.do_eval or s.do_predict) and getattr(self.tokenizer, "sp_model", None) is None:
+            raise ValueError("SQuAD features need a SentencePiece model: pass --spm_model_file (e.g. "
+                             "30k-clean.model), as in the original; WordPiece --vocab_file is not supported.")
         if s.do_train and not s.train_file:
             raise ValueError("--do_train needs --train_file (the SQuAD training JSON, e.g. train-v1.1.json).")
         if (s.do_eval or s.do_predict) and not s.predict_file:
             raise ValueError("--do_eval/--do_predict need --predict_file (the SQuAD JSON to answer, e.g. "
                              "dev-v1.1.json).")
-        for flag in ("spm_model_file", "albert_config_file", "train_file", "predict_file"):
+        for flag in ("train_file", "predict_file"):
             path = getattr(s, flag)
             if path and (flag != "train_file" or s.do_train) and not tf.io.gfile.exists(path):
                 raise FileNotFoundError(f"--{flag}={path} not found.")
@@ -268,8 +254,8 @@ class SquadTask(Task):
     # ---------------------------------------------------------------------------------- training
     def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
         s = self.settings
-        return squad.squad_dataset(self.train_features(), s.max_seq_length, s.train_batch_size, is_training=True,
-                                   input_context=input_context)
+        return squad.squad_dataset(self.train_features(), s.max_seq_length, self.micro_batch_size(),
+                                   is_training=True, input_context=input_context)
 
     def loss(self, features: dict, outputs: dict) -> tf.Tensor:
         if not self.is_v2:
@@ -332,6 +318,7 @@ class SquadTask(Task):
         s = self.settings
         return export_squad(model, export_dir, squad_version=s.squad_version, max_seq_length=s.max_seq_length,
                             max_query_length=s.max_query_length, doc_stride=s.doc_stride,
-                            spm_model_file=s.spm_model_file, do_lower_case=s.do_lower_case,
+                            spm_model_file=s.spm_model_file or getattr(self.tokenizer, "spm_model_file", None),
+                            do_lower_case=s.do_lower_case,
                             n_best_size=s.n_best_size, max_answer_length=s.max_answer_length,
                             null_score_diff_threshold=s.null_score_diff_threshold, tflite=not self.is_v2)
