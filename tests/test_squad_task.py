@@ -353,6 +353,8 @@ def test_bad_input_messages(tmp_path):
                   max_seq_length=SEQ, max_query_length=QUERY)
     with pytest.raises(squad.SquadDataError, match=r"v2\.json.*--squad_version=v2\.0"):
         SquadTask(SquadRun(**common, squad_version="v1.1", do_train=True, train_file=v2_path)).validate()
+    with pytest.raises(ValueError, match="--do_train needs --train_file"):
+        SquadTask(SquadRun(**common, do_train=True)).num_train_steps()  # the driver asks before validate()
     (tmp_path / "bad.json").write_text("{\"data\": [")
     with pytest.raises(squad.SquadDataError, match=r"bad\.json: not valid JSON"):
         SquadTask(SquadRun(**common, do_predict=True, predict_file=str(tmp_path / "bad.json"))).validate()

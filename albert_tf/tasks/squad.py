@@ -135,15 +135,11 @@ class SquadTask(Task):
         if (s.do_train or s.do_eval or s.do_predict) and getattr(self.tokenizer, "sp_model", None) is None:
             raise ValueError("SQuAD features need a SentencePiece model: pass --spm_model_file (e.g. "
                              "30k-clean.model), as in the original; WordPiece --vocab_file is not supported.")
-        if s.do_train and not s.train_file:
-            raise ValueError("--do_train needs --train_file (the SQuAD training JSON, e.g. train-v1.1.json).")
         if (s.do_eval or s.do_predict) and not s.predict_file:
             raise ValueError("--do_eval/--do_predict need --predict_file (the SQuAD JSON to answer, e.g. "
                              "dev-v1.1.json).")
-        for flag in ("train_file", "predict_file"):
-            path = getattr(s, flag)
-            if path and (flag != "train_file" or s.do_train) and not tf.io.gfile.exists(path):
-                raise FileNotFoundError(f"--{flag}={path} not found.")
+        if s.predict_file and not tf.io.gfile.exists(s.predict_file):
+            raise FileNotFoundError(f"--predict_file={s.predict_file} not found.")
         if self.config is not None and s.max_seq_length > self.config.max_position_embeddings:
             raise ValueError(f"--max_seq_length={s.max_seq_length} exceeds max_position_embeddings="
                              f"{self.config.max_position_embeddings} of {s.albert_config_file}; use a smaller "
@@ -164,6 +160,7 @@ class SquadTask(Task):
         if s.do_train:
             if s.num_train_epochs <= 0:
                 raise ValueError(f"--num_train_epochs must be > 0, got {s.num_train_epochs}.")
+            self.num_train_steps()  # --train_file set, present and readable
             squad.resolve_version(s.train_file, s.squad_version)
         if s.do_eval or s.do_predict:
             squad.resolve_version(s.predict_file, s.squad_version)
@@ -175,8 +172,17 @@ class SquadTask(Task):
                          "next to the predict features (%s).", squad.eval_features_path(self.predict_feature_file))
 
     def num_train_steps(self) -> int:
+        """`int(#questions / train_batch_size * num_train_epochs)`; reads `train_file` once.
+
+        Raises:
+          ValueError, FileNotFoundError: `train_file` is not set or missing (this runs before `validate`).
+        """
         s = self.settings
         if self._num_train_examples is None:
+            if not s.train_file:
+                raise ValueError("--do_train needs --train_file (the SQuAD training JSON, e.g. train-v1.1.json).")
+            if not tf.io.gfile.exists(s.train_file):
+                raise FileNotFoundError(f"--train_file={s.train_file} not found.")
             self._num_train_examples = len(squad.read_squad_examples(s.train_file, is_training=True))
         return int(self._num_train_examples / s.train_batch_size * s.num_train_epochs)
 
