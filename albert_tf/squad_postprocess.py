@@ -152,8 +152,16 @@ def compute_softmax(scores: Sequence[float]) -> list[float]:
         return []
     top = max(scores)
     exps = [math.exp(s - top) for s in scores]
-    total = sum(exps)
+    total = _sequential_sum(exps)
     return [e / total for e in exps]
+
+
+def _sequential_sum(values: Sequence[float]) -> float:
+    """Left-to-right float sum from 0, as the original's loops (Python >= 3.12's `sum` compensates)."""
+    total = 0
+    for value in values:
+        total += value
+    return total
 
 
 def _keep(info: Any, start: int, end: int, max_answer_length: int, require_doc_start: bool) -> bool:
@@ -200,8 +208,8 @@ def _nbest(example: Any, features: Sequence[Any],
     prelim = []
     for feature_index, kept in enumerate(candidates):
         for (start, end), scores in kept.items():
-            start_score = sum(s for s, _ in scores) / len(scores)
-            end_score = sum(e for _, e in scores) / len(scores)
+            start_score = _sequential_sum([s for s, _ in scores]) / len(scores)
+            end_score = _sequential_sum([e for _, e in scores]) / len(scores)
             prelim.append((feature_index, start, end, start_score, end_score))
     prelim.sort(key=lambda p: p[3] + p[4], reverse=True)
     nbest: list[NbestEntry] = []
