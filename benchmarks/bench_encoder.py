@@ -19,7 +19,7 @@ counts 3x the forward FLOPs of encoder and heads) by the time, then by the fp32 
 the same run (median of --repeats timings of a 2048^3 `tf.matmul`).
 
 Peak training memory: each (implementation, XLA setting) runs 3 training steps in a fresh process; the
-figure is that process's peak resident set (`ru_maxrss`): comparable, since each process does the same.
+figure is that process's peak resident set (`VmHWM`): comparable, since each process does the same.
 --recompute_grad adds albert_tf with each block recomputed in the backward pass (activation memory =
 peak minus the resident set after building the model, reported separately).
 """
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -173,6 +172,19 @@ def matmul_peak(repeats: int) -> float:
     return 2 * n ** 3 / float(np.median(times)) / 1e9
 
 
+def _status_bytes(field: str) -> int:
+    """A `/proc/self/status` memory field (VmRSS: resident now, VmHWM: peak resident) in bytes.
+
+    VmHWM belongs to this process's own address space, unlike `ru_maxrss`, which a child inherits from
+    its parent across fork and exec (a child of a large parent would report the parent's size).
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
 def memory_child(spec: str) -> None:
     """Builds one configuration, runs 3 training steps, prints JSON with the resident-set figures."""
     name, jit = spec.split(":")
@@ -181,12 +193,10 @@ def memory_child(spec: str) -> None:
     inputs = make_inputs(config)
     model = build_model(name, config)
     train = step_functions(model, inputs, jit == "True")["training"]
-    with open("/proc/self/statm") as f:
-        built_rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    built_rss = _status_bytes("VmRSS")
     for _ in range(3):
         float(train(inputs))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"peak": peak, "built": built_rss}))
+    print(json.dumps({"peak": _status_bytes("VmHWM"), "built": built_rss}))
 
 
 def measure_memory(name: str, jit: bool) -> dict[str, float]:
