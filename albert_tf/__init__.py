@@ -15,7 +15,7 @@ _EXPORTS = {
     "AlbertConfig": "albert_tf.configs", "PRESETS": "albert_tf.configs",
     "AlbertModel": "albert_tf.modeling", "AlbertPretrainer": "albert_tf.modeling",
     "AlbertClassifier": "albert_tf.modeling", "AlbertQuestionAnswering": "albert_tf.modeling",
-    "AlbertMultipleChoice": "albert_tf.modeling",
+    "AlbertMultipleChoice": "albert_tf.modeling", "AlbertSquadV2": "albert_tf.modeling",
     "load_original_checkpoint": "albert_tf.checkpoints", "save_original_checkpoint": "albert_tf.checkpoints",
     "LoadReport": "albert_tf.checkpoints",
     "from_transformers": "albert_tf.checkpoints.transformers",

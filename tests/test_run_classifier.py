@@ -356,3 +356,16 @@ def test_hugging_face_directory_as_init_checkpoint(setup, tmp_path):
     trained = checkpoints.read_original_checkpoint(str(tmp_path / "out" / "model.ckpt-2"))
     for name, variable in pretrained.tf1_variables().items():  # lr 0: the encoder is the loaded one
         np.testing.assert_array_equal(trained[name], variable.numpy())
+
+
+def test_tf_hub_encoder_through_the_handle_flag(setup, tmp_path):
+    """--albert_hub_module_handle: an exported TF2 encoder (with its SentencePiece model) is fine-tuned,
+    evaluated and predicted with; no config or spm flag needed."""
+    config = AlbertConfig.from_json_file(setup[1])
+    handle = str(tmp_path / "hub")
+    albert_tf.export_encoder(AlbertModel(config), handle, with_mlm=False, spm_model_file=SPM_MODEL)
+    out = tmp_path / "out"
+    result = run_classifier(make_run(setup, out, "rte", do_train=True, do_eval=True, do_predict=True,
+                                     albert_config_file=None, spm_model_file=None, albert_hub_module_handle=handle))
+    assert [r["global_step"] for r in result["eval"]] == [2]
+    assert (out / "model.ckpt-best.index").exists() and (out / "test_results.tsv").exists()

@@ -54,19 +54,8 @@ def validate_settings(task: Task) -> None:
             raise ValueError(f"--{name} must be >= 1, got {value}.")
     if s.keep_checkpoint_max < 0:
         raise ValueError(f"--keep_checkpoint_max must be >= 0 (0 keeps every checkpoint), got {s.keep_checkpoint_max}.")
-    if s.do_train and task.num_train_steps() < 1:
-        raise ValueError(f"{task.name}: the number of training steps must be >= 1, got {task.num_train_steps()}.")
     if s.init_checkpoint and not transformers.is_transformers_dir(s.init_checkpoint):
         checkpoints.resolve_checkpoint_path(s.init_checkpoint)
-
-
-def _encoder(task: Task) -> Optional[keras.layers.Layer]:
-    """The encoder of `--albert_hub_module_handle`, or None (the task builds an AlbertModel)."""
-    handle = task.settings.albert_hub_module_handle
-    if not handle:
-        return None
-    from albert_tf.checkpoints import hub  # TF-Hub reading is only needed with a handle.
-    return hub.from_hub(handle)
 
 
 def finetuned_checkpoint(directory: str) -> Optional[str]:
@@ -209,19 +198,22 @@ def run(task: Task, strategy: Optional[tf.distribute.Strategy] = None) -> dict[s
     """
     s = task.settings
     validate_settings(task)
+    strategy = strategy or distribute.get_strategy("one_device")
+    with strategy.scope():  # a TF-Hub encoder's variables must belong to the strategy
+        task.hub_encoder  # noqa: B018 (loads it once, before the checks that read its config)
     task.validate()
+    if s.do_train and task.num_train_steps() < 1:
+        raise ValueError(f"{task.name}: the number of training steps must be >= 1, got {task.num_train_steps()}.")
     if s.do_train or s.do_eval:  # the run writes (and resumes) training state and records in output_dir
         run_dir.prepare_output_dir(s.output_dir, task.compatibility_facts(), overwrite=s.overwrite_output_dir)
     else:
         run_dir.check_writable_dir(s.output_dir)
-    strategy = strategy or distribute.get_strategy("one_device")
     multi_worker = distribute.is_multi_worker(strategy)
     if s.do_eval and multi_worker:
         logging.warning("--do_eval is skipped under a multi-worker strategy: evaluate afterwards in a single-worker "
                         "process with --do_eval and without --do_train.")
-    encoder = _encoder(task)
     with strategy.scope():
-        model = task.build_model(encoder)
+        model = task.build_model(task.hub_encoder)
     _check_init_checkpoint(task, model)
     evaluation = _Evaluation(task, strategy, model) if s.do_eval and not multi_worker else None
     if evaluation is not None and evaluation.tracker.previous_results() and not s.do_train:

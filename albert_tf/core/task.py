@@ -99,6 +99,38 @@ class Task(abc.ABC):
 
     def __init__(self, settings: RunSettings):
         self.settings = settings
+        self._hub_encoder: Optional[keras.layers.Layer] = None
+        self._config: Optional[AlbertConfig] = None
+        self._tokenizer: Any = None
+
+    # ------------------------------------------------------------------------------- model inputs
+    @property
+    def hub_encoder(self) -> Optional[keras.layers.Layer]:
+        """The encoder of `--albert_hub_module_handle` (loaded once), or None."""
+        handle = self.settings.albert_hub_module_handle
+        if handle and self._hub_encoder is None:
+            from albert_tf.checkpoints import hub  # TF-Hub reading is only needed with a handle
+
+            self._hub_encoder = hub.from_hub(handle)
+        return self._hub_encoder
+
+    @property
+    def config(self) -> Optional[AlbertConfig]:
+        """The model config: `--albert_config_file`, else that of a Hugging Face `--init_checkpoint`, else
+        that of a TF1 Hub module; None for a TF2 Hub encoder (which needs none)."""
+        if self._config is None:
+            self._config = load_model_config(getattr(self.settings, "albert_config_file", None),
+                                             self.settings.init_checkpoint)
+            if self._config is None and self.hub_encoder is not None:
+                self._config = getattr(self.hub_encoder, "config", None)
+        return self._config
+
+    @property
+    def tokenizer(self) -> Any:
+        """The `FullTokenizer` of the run (see `load_tokenizer`), built once."""
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.settings, self.hub_encoder)
+        return self._tokenizer
 
     # ------------------------------------------------------------------------------- settings
     def validate(self) -> None:
@@ -234,27 +266,34 @@ def check_seq_length(max_seq_length: int, config: Optional[AlbertConfig], config
         raise ValueError(f"--max_seq_length={max_seq_length} is too small: [CLS] A [SEP] B [SEP] needs >= 3.")
 
 
-def load_tokenizer(settings: Any) -> "FullTokenizer":
-    """The tokenizer of a run: `--spm_model_file` / `--vocab_file` (with `--do_lower_case`), else the one of
-    a Hugging Face `--init_checkpoint`, else the one named by `--albert_hub_module_handle`.
+def load_tokenizer(settings: Any, hub_encoder: Optional[keras.layers.Layer] = None) -> Any:
+    """The `FullTokenizer` of a run: `--spm_model_file` / `--vocab_file` (with `--do_lower_case`), else the one
+    of a Hugging Face `--init_checkpoint`, else the one of the `--albert_hub_module_handle` encoder.
 
     Raises:
-      ValueError: none of them gives a tokenizer.
+      ValueError: none of them gives a tokenizer, or the model's own casing contradicts `--do_lower_case`.
     """
     from albert_tf.tokenization import FullTokenizer
 
     if settings.spm_model_file or settings.vocab_file:
         return FullTokenizer(vocab_file=settings.vocab_file, do_lower_case=settings.do_lower_case,
                              spm_model_file=settings.spm_model_file)
+    tokenizer, source = None, None
     if settings.init_checkpoint:
         from albert_tf.checkpoints import transformers  # only needed for Hugging Face directories
 
         if transformers.is_transformers_dir(settings.init_checkpoint):
-            return FullTokenizer.from_transformers(settings.init_checkpoint)
-    if settings.albert_hub_module_handle:
-        return FullTokenizer.from_hub_module(settings.albert_hub_module_handle)
-    raise ValueError("Set --spm_model_file (SentencePiece, e.g. 30k-clean.model) or --vocab_file (WordPiece); "
-                     "a Hugging Face --init_checkpoint or --albert_hub_module_handle also brings its own.")
+            tokenizer, source = FullTokenizer.from_transformers(settings.init_checkpoint), "--init_checkpoint"
+    if tokenizer is None and hub_encoder is not None and getattr(hub_encoder, "tokenizer", None) is not None:
+        tokenizer, source = hub_encoder.tokenizer, "--albert_hub_module_handle"
+    if tokenizer is None:
+        raise ValueError("Set --spm_model_file (SentencePiece, e.g. 30k-clean.model) or --vocab_file (WordPiece); "
+                         "a Hugging Face --init_checkpoint or --albert_hub_module_handle also brings its own.")
+    cased = getattr(tokenizer, "do_lower_case", settings.do_lower_case)
+    if cased != settings.do_lower_case:
+        raise ValueError(f"The model of {source} has do_lower_case={cased}, but --do_lower_case="
+                         f"{settings.do_lower_case}: pass --do_lower_case={cased}.")
+    return tokenizer
 
 
 def better(value: float, best: Optional[float], higher_is_better: bool = True) -> bool:

@@ -33,15 +33,12 @@ import tf_keras as keras
 from absl import logging
 
 from albert_tf import metrics
-from albert_tf.configs import AlbertConfig
 from albert_tf.core import driver
-from albert_tf.core.task import (EvalSet, Predictor, RunSettings, Task, check_seq_length, load_model_config,
-                                  load_tokenizer)
+from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, check_seq_length
 from albert_tf.data import glue
 from albert_tf.data.classifier_features import classifier_dataset, file_based_convert_examples_to_features
 from albert_tf.export import serving
 from albert_tf.modeling import AlbertClassifier
-from albert_tf.tokenization import FullTokenizer
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -99,22 +96,8 @@ class GlueTask(Task):
         self.labels = self.processor.get_labels()
         self.is_regression = self.processor.is_regression
         self.cache_dir = settings.cached_dir or settings.output_dir
-        self._config: Optional[AlbertConfig] = None
-        self._tokenizer: Optional[FullTokenizer] = None
 
     # ---------------------------------------------------------------------------------- settings
-    @property
-    def config(self) -> Optional[AlbertConfig]:
-        if self._config is None:
-            self._config = load_model_config(self.settings.albert_config_file, self.settings.init_checkpoint)
-        return self._config
-
-    @property
-    def tokenizer(self) -> FullTokenizer:
-        if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.settings)
-        return self._tokenizer
-
     def validate(self) -> None:
         s = self.settings
         if self.config is None and not s.albert_hub_module_handle:
@@ -250,7 +233,8 @@ class GlueTask(Task):
         s = self.settings
         threshold = None if math.isnan(s.threshold_to_export) else s.threshold_to_export
         return export_classifier(model, export_dir, task_name=self.name, max_seq_length=s.max_seq_length,
-                                 spm_model_file=s.spm_model_file, do_lower_case=s.do_lower_case, threshold=threshold)
+                                 spm_model_file=s.spm_model_file or getattr(self.tokenizer, "spm_model_file", None),
+                                 do_lower_case=s.do_lower_case, threshold=threshold)
 
 
 def export_classifier(model: keras.Model, export_dir_base: str, *, task_name: str, max_seq_length: int,

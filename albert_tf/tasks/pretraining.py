@@ -15,7 +15,6 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from albert_tf.configs import AlbertConfig
 from albert_tf.core import driver
 from albert_tf.core.task import EvalSet, RunSettings, Task
 from albert_tf.data.pretraining import pretraining_dataset
@@ -90,13 +89,6 @@ class PretrainingTask(Task):
     def __init__(self, settings: PretrainingRun):
         super().__init__(settings)
         self.settings: PretrainingRun = settings
-        self._config: Optional[AlbertConfig] = None
-
-    @property
-    def config(self) -> AlbertConfig:
-        if self._config is None:
-            self._config = AlbertConfig.from_json_file(self.settings.albert_config_file)
-        return self._config
 
     def validate(self) -> None:
         s = self.settings

@@ -39,13 +39,11 @@ import tf_keras as keras
 from absl import logging
 
 from albert_tf import metrics
-from albert_tf.configs import AlbertConfig
 from albert_tf.core import best_checkpoint
 from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, check_seq_length
 from albert_tf.data import race, records
 from albert_tf.export import serving
 from albert_tf.modeling import AlbertMultipleChoice
-from albert_tf.tokenization import FullTokenizer
 
 PREDICT_RESULTS = "predict_results.txt"
 PREDICTIONS_JSONL = "race_predictions.jsonl"
@@ -169,25 +167,9 @@ class RaceTask(Task):
     def __init__(self, settings: RaceRun):
         super().__init__(settings)
         self.settings: RaceRun = settings
-        self._config: Optional[AlbertConfig] = None
-        self._tokenizer: Optional[FullTokenizer] = None
         self._features: dict[str, tuple[str, Optional[race.RaceFeatureInfo]]] = {}
 
     # ---------------------------------------------------------------------------------- settings
-    @property
-    def config(self) -> Optional[AlbertConfig]:
-        if self._config is None and self.settings.albert_config_file:
-            self._config = AlbertConfig.from_json_file(self.settings.albert_config_file)
-        return self._config
-
-    @property
-    def tokenizer(self) -> FullTokenizer:
-        if self._tokenizer is None:
-            s = self.settings
-            self._tokenizer = FullTokenizer(vocab_file=s.vocab_file, do_lower_case=s.do_lower_case,
-                                            spm_model_file=s.spm_model_file)
-        return self._tokenizer
-
     @property
     def level(self) -> str:
         """The levels read: `high`, `middle` or `all` (`--high_only` / `--middle_only`)."""
@@ -214,9 +196,10 @@ class RaceTask(Task):
             raise ValueError(f"--task_name={s.task_name}: run_race.py only runs the task 'race'.")
         if s.high_only and s.middle_only:
             raise ValueError("--high_only and --middle_only exclude each other: set at most one.")
-        if not (s.albert_config_file or s.albert_hub_module_handle):
+        if self.config is None and not s.albert_hub_module_handle:
             raise ValueError("--albert_config_file is required (the albert_config.json of the model), unless "
-                             "--albert_hub_module_handle gives the encoder.")
+                             "--albert_hub_module_handle gives the encoder or --init_checkpoint is a Hugging Face "
+                             "directory.")
         for flag in ("albert_config_file", "spm_model_file", "vocab_file"):
             path = getattr(s, flag)
             if path and not tf.io.gfile.exists(path):
