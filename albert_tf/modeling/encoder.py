@@ -97,10 +97,17 @@ class AlbertModel(keras.Model):
         return self.blocks[self.used_groups.index(group) * self.config.inner_group_num + inner]
 
     def _apply_block(self, block: AlbertTransformerBlock, x: tf.Tensor, attention_bias: tf.Tensor,
-                     training) -> tf.Tensor:
-        if self.recompute_grad and training:
+                     qkv_weights: tuple[tf.Tensor, tf.Tensor] | None, training) -> tf.Tensor:
+        if self.recompute_grad and training and qkv_weights is None:
             return tf.recompute_grad(lambda h: block(h, attention_bias, training=training))(x)
-        return block(x, attention_bias, training=training)
+        if self.recompute_grad and training:
+            # The fused Q/K/V weights are inputs of the recomputed function (not captured tensors), so
+            # their gradients flow back to the three kernels.
+            def recomputed(h: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
+                return block(h, attention_bias, training=training, qkv_weights=(kernel, bias))
+
+            return tf.recompute_grad(recomputed)(x, *qkv_weights)
+        return block(x, attention_bias, training=training, qkv_weights=qkv_weights)
 
     def call(self, inputs, training=None) -> dict[str, Any]:
         inputs = as_inputs(inputs)
@@ -114,10 +121,14 @@ class AlbertModel(keras.Model):
         attention_bias = (1.0 - mask) * ATTENTION_MASK_ADDER
         encoder_outputs = []
         cfg = self.config
+        # Once per forward pass: every layer of a parameter group reuses its block's fused Q/K/V weights
+        # (a block not built yet, in the very first call, computes them itself).
+        qkv_weights = [block.fused_qkv_weights() if block.built else None for block in self.blocks]
         for layer_idx in range(cfg.num_hidden_layers):
             group = cfg.group_index(layer_idx)
             for inner in range(cfg.inner_group_num):
-                x = self._apply_block(self.block(group, inner), x, attention_bias, training)
+                index = self.used_groups.index(group) * cfg.inner_group_num + inner
+                x = self._apply_block(self.blocks[index], x, attention_bias, qkv_weights[index], training)
                 encoder_outputs.append(x)
         pooled_output = self.pooler(x[:, 0])
         return {"embedding_output": embedding_output, "sequence_output": x,

@@ -60,33 +60,38 @@ class AlbertTransformerBlock(keras.layers.Layer):
         self.hidden_dropout = optional_dropout(hidden_dropout)
 
     def build(self, input_shape):
-        # Q/K/V are never called as layers (see `_qkv_projection`), so their weights are created here.
+        # Q/K/V are never called as layers (see `fused_qkv_weights`), so their weights are created here.
         for layer in (self.query, self.key, self.value):
             with tf.name_scope(layer.name):
                 layer.build(tf.TensorShape([None, self.hidden_size]))
         super().build(input_shape)
 
-    def _qkv_projection(self, x: tf.Tensor) -> tf.Tensor:
-        """One fused product for the three projections: [T,H] -> [T,3H] (columns: Q, K, V).
+    def fused_qkv_weights(self) -> tuple[tf.Tensor, tf.Tensor]:
+        """The three projections as one: (kernel [H,3H], bias [3H]), columns Q, K, V.
 
-        The [H,3H] kernel is concatenated in the graph from the three official [H,H] kernels, so the
-        checkpoint layout is unchanged. The attention scale 1/sqrt(D) is folded into the query kernel
-        and bias: for D = 64 (every released model) the scale is a power of two and the scores equal the
-        original's scale-after-product to the last bit; otherwise they agree to float rounding.
+        Concatenated in the graph from the three official [H,H] kernels, so the checkpoint layout is
+        unchanged. The attention scale 1/sqrt(D) is folded into the query part: for D = 64 (every released
+        model) the scale is a power of two and the scores equal the original's scale-after-product to
+        the last bit; otherwise they agree to float rounding. The encoder computes them once per forward
+        pass for all the layers that share this block.
         """
         scale = 1.0 / math.sqrt(float(self.head_size))
         kernel = tf.concat([self.query.kernel * scale, self.key.kernel, self.value.kernel], axis=1)
         bias = tf.concat([self.query.bias * scale, self.key.bias, self.value.bias], axis=0)
-        return tf.nn.bias_add(tf.matmul(x, kernel), bias)
+        return kernel, bias
 
-    def call(self, x: tf.Tensor, attention_bias: tf.Tensor, training=None) -> tf.Tensor:
+    def call(self, x: tf.Tensor, attention_bias: tf.Tensor, training=None,
+             qkv_weights: tuple[tf.Tensor, tf.Tensor] | None = None) -> tf.Tensor:
+        """`qkv_weights`: this block's `fused_qkv_weights()` when the caller already has them."""
+        kernel, bias = qkv_weights if qkv_weights is not None else self.fused_qkv_weights()
         batch, length = tf.shape(x)[0], tf.shape(x)[1]
         # Rows of [B*S, H] throughout (the original's `reshape_to_matrix`): every dense layer is then a
         # plain MatMul + BiasAdd (+ GELU) that the CPU/GPU kernels fuse, with no reshapes in between.
         rows = tf.reshape(x, [-1, self.hidden_size])
-        qkv = tf.reshape(self._qkv_projection(rows), [batch, length, 3, self.num_heads, self.head_size])
+        qkv = tf.nn.bias_add(tf.matmul(rows, kernel), bias)  # one [T,H] x [H,3H] product
+        qkv = tf.reshape(qkv, [batch, length, 3, self.num_heads, self.head_size])
         q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))  # 3 x [B,N,S,D], one transpose
-        scores = tf.matmul(q, k, transpose_b=True)  # [B,N,S,S], already scaled (see _qkv_projection)
+        scores = tf.matmul(q, k, transpose_b=True)  # [B,N,S,S], already scaled (see fused_qkv_weights)
         scores = scores + tf.cast(attention_bias, scores.dtype)
         # Softmax in float32: float16 scores with a -10000 bias lose the small probabilities otherwise.
         probs = tf.cast(tf.nn.softmax(tf.cast(scores, tf.float32), axis=-1), v.dtype)
