@@ -24,21 +24,25 @@ Examples:
 """
 from __future__ import annotations
 
-import os
-import sys
-from typing import Optional
+from albert_tf.core import cli
 
-import tensorflow as tf
-from absl import app, flags, logging
+cli.quiet_tensorflow()  # before TensorFlow is imported: a readable console
 
-from albert_tf import checkpoints
-from albert_tf.checkpoints import hub, transformers as hf
-from albert_tf.configs import AlbertConfig
-from albert_tf.core.trainer import CHECKPOINT_SUBDIR
-from albert_tf.export.tfhub import export_encoder
-from albert_tf.modeling import (AlbertClassifier, AlbertModel, AlbertMultipleChoice, AlbertPretrainer,
+import os  # noqa: E402
+import sys  # noqa: E402
+from typing import Optional  # noqa: E402
+
+import tensorflow as tf  # noqa: E402
+from absl import flags, logging  # noqa: E402
+
+from albert_tf import checkpoints  # noqa: E402
+from albert_tf.checkpoints import hub, transformers as hf  # noqa: E402
+from albert_tf.configs import AlbertConfig  # noqa: E402
+from albert_tf.core.trainer import CHECKPOINT_SUBDIR  # noqa: E402
+from albert_tf.export.tfhub import export_encoder  # noqa: E402
+from albert_tf.modeling import (AlbertClassifier, AlbertModel, AlbertMultipleChoice, AlbertPretrainer,  # noqa: E402
                                 AlbertQuestionAnswering)
-from albert_tf.tokenization import FullTokenizer
+from albert_tf.tokenization import FullTokenizer  # noqa: E402
 
 FORMATS = ("tf1", "transformers", "tf2_state", "hub")
 MODEL_KINDS = ("auto", "encoder", "pretrainer", "classifier", "question_answering", "multiple_choice")
@@ -252,4 +256,4 @@ def main(_):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["input", "output_format", "output"])
-    app.run(main)
+    cli.run_main(main)

@@ -9,11 +9,15 @@ serialized tf.Examples in, probabilities and predictions out) and, with --spm_mo
       --albert_config_file=albert_base/albert_config.json --spm_model_file=albert_base/30k-clean.model \
       --max_seq_length=512 --export_dir=exports/mrpc
 """
-import math
+from albert_tf.core import cli
 
-from absl import app, flags
+cli.quiet_tensorflow()  # before TensorFlow is imported: a readable console
 
-from albert_tf.tasks.glue import export_checkpoint
+import math  # noqa: E402
+
+from absl import app, flags  # noqa: E402
+
+from albert_tf.tasks.glue import export_checkpoint  # noqa: E402
 
 flags.DEFINE_string("task_name", None, "The task the model was fine-tuned on (decides labels and outputs).")
 flags.DEFINE_string("albert_config_file", None, "The albert_config.json of the model.")
@@ -42,4 +46,4 @@ def main(_):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["task_name", "albert_config_file", "export_dir"])
-    app.run(main)
+    cli.run_main(main)

@@ -9,12 +9,16 @@ export_to_tfhub.py's, plus overrides. Example (an unpacked release):
 Load them with `hub.KerasLayer(path, trainable=True)` or `albert_tf.from_hub(path)`; see
 albert_tf/export/tfhub.py for the interfaces.
 """
-import os
+from albert_tf.core import cli
 
-from absl import app, flags
+cli.quiet_tensorflow()  # before TensorFlow is imported: a readable console
 
-from albert_tf.export.tfhub import export_from_checkpoint
-from albert_tf.tokenization import FullTokenizer
+import os  # noqa: E402
+
+from absl import app, flags  # noqa: E402
+
+from albert_tf.export.tfhub import export_from_checkpoint  # noqa: E402
+from albert_tf.tokenization import FullTokenizer  # noqa: E402
 
 flags.DEFINE_string("albert_directory", None, "A release or run directory holding albert_config.json, the "
                     "SentencePiece model and the checkpoint.")
@@ -52,4 +56,4 @@ def main(_):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["export_path"])
-    app.run(main)
+    cli.run_main(main)

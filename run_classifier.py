@@ -11,11 +11,14 @@ test_results.tsv, submit_results.tsv (see albert_tf/classifier.py). Example (run
       --max_seq_length=512 --train_batch_size=32 --learning_rate=3e-5 --train_step=800 \
       --warmup_step=200 --save_checkpoints_steps=100
 """
-from absl import app, flags
+from albert_tf.core import cli
 
-from albert_tf.core import distribute, flags as runtime_flags
-from albert_tf.core import driver
-from albert_tf.tasks.glue import ClassifierRun, GlueTask
+cli.quiet_tensorflow()  # before TensorFlow is imported: a readable console
+
+from absl import flags  # noqa: E402
+
+from albert_tf.core import flags as runtime_flags  # noqa: E402 (TensorFlow-free: flag errors answer at once)
+from albert_tf.data import task_names  # noqa: E402
 
 flags.DEFINE_string("data_dir", None, "The GLUE root folder (holding e.g. RTE/train.tsv).")
 flags.DEFINE_string("albert_config_file", None, "The albert_config.json of the pretrained model.")
@@ -53,6 +56,10 @@ FLAGS = flags.FLAGS
 
 
 def main(_):
+    cli.check_choice("task_name", FLAGS.task_name, task_names.GLUE_TASKS, task_names.TASK_ALIASES)
+    from albert_tf.core import distribute, driver  # TensorFlow loads here, after the cheap checks
+    from albert_tf.tasks.glue import ClassifierRun, GlueTask
+
     distribute.configure_precision(FLAGS.mixed_precision)
     strategy = runtime_flags.strategy_from_flags(FLAGS)
     run = runtime_flags.run_config_from_flags(
@@ -62,4 +69,4 @@ def main(_):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["data_dir", "task_name", "output_dir"])
-    app.run(main)
+    cli.run_main(main)

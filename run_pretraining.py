@@ -7,11 +7,15 @@ Original flags and defaults of the TF1 release, plus the TF2 runtime flags (--st
       --output_dir=out --do_train --do_eval --train_batch_size=64 --max_seq_length=128 \
       --max_predictions_per_seq=20 --num_train_steps=10000 --num_warmup_steps=500 --learning_rate=0.00176
 """
-from absl import app, flags
+from albert_tf.core import cli
 
-from albert_tf.core import distribute, flags as runtime_flags
-from albert_tf.core import driver
-from albert_tf.tasks.pretraining import PretrainingRun, PretrainingTask
+cli.quiet_tensorflow()  # before TensorFlow is imported: a readable console
+
+from absl import flags  # noqa: E402
+
+from albert_tf.core import distribute, flags as runtime_flags  # noqa: E402
+from albert_tf.core import driver  # noqa: E402
+from albert_tf.tasks.pretraining import PretrainingRun, PretrainingTask  # noqa: E402
 
 flags.DEFINE_string("albert_config_file", None, "The albert_config.json of the model to train.")
 flags.DEFINE_string("input_file", None, "Input TFRecord files (comma-separated globs).")
@@ -50,4 +54,4 @@ def main(_):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["albert_config_file", "input_file", "output_dir"])
-    app.run(main)
+    cli.run_main(main)

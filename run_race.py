@@ -13,10 +13,14 @@ race_predictions.jsonl (see albert_tf/tasks/race.py). The original README's comm
       --do_train --do_eval --train_batch_size=32 --eval_batch_size=8 --learning_rate=1e-5 \
       --train_step=12000 --warmup_step=1000 --save_checkpoints_steps=100
 """
-from absl import app, flags
+from albert_tf.core import cli
 
-from albert_tf.core import distribute, driver, flags as runtime_flags
-from albert_tf.tasks.race import RaceRun, RaceTask
+cli.quiet_tensorflow()  # before TensorFlow is imported: a readable console
+
+from absl import app, flags  # noqa: E402
+
+from albert_tf.core import distribute, driver, flags as runtime_flags  # noqa: E402
+from albert_tf.tasks.race import RaceRun, RaceTask  # noqa: E402
 
 flags.DEFINE_string("data_dir", None, "The folder holding RACE/{train,dev,test}/{middle,high}/ (one JSON article per "
                     "*.txt, or all.txt with one per line); RACE/ itself also works.")
@@ -70,4 +74,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["output_dir"])
-    app.run(main)
+    cli.run_main(main)

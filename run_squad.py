@@ -14,15 +14,19 @@ for what is written to --output_dir. The README recipe (SQuAD v1.1):
       --num_train_epochs=2.0 --warmup_proportion=.1 --save_checkpoints_steps=5000 --n_best_size=20 \
       --max_answer_length=30 --output_dir=out
 """
-from typing import Optional
+from albert_tf.core import cli
 
-from absl import app, flags
+cli.quiet_tensorflow()  # before TensorFlow is imported: a readable console
 
-from albert_tf import squad_postprocess
-from albert_tf.core import distribute, driver, flags as runtime_flags
-from albert_tf.data import squad
-from albert_tf.squad_eval import VERSIONS
-from albert_tf.tasks.squad import SquadRun, SquadTask
+from typing import Optional  # noqa: E402
+
+from absl import flags  # noqa: E402
+
+from albert_tf import squad_postprocess  # noqa: E402
+from albert_tf.core import distribute, driver, flags as runtime_flags  # noqa: E402
+from albert_tf.data import squad  # noqa: E402
+from albert_tf.squad_eval import VERSIONS  # noqa: E402
+from albert_tf.tasks.squad import SquadRun, SquadTask  # noqa: E402
 
 # RunSettings fields the SQuAD scripts have no flag for (they keep their defaults).
 UNFLAGGED = ("poly_power", "start_warmup_step", "init_from_group0")
@@ -101,4 +105,4 @@ def main(_, squad_version: Optional[str] = None) -> None:
 if __name__ == "__main__":
     define_flags()
     flags.mark_flags_as_required(["squad_version", "output_dir", "albert_config_file"])
-    app.run(main)
+    cli.run_main(main)

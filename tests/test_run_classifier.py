@@ -369,3 +369,22 @@ def test_tf_hub_encoder_through_the_handle_flag(setup, tmp_path):
                                      albert_config_file=None, spm_model_file=None, albert_hub_module_handle=handle))
     assert [r["global_step"] for r in result["eval"]] == [2]
     assert (out / "model.ckpt-best.index").exists() and (out / "test_results.tsv").exists()
+
+
+def test_cli_user_errors_are_one_line_and_come_before_tensorflow(tmp_path):
+    """An unknown task fails before TensorFlow is imported; a missing file gives one `error:` line, exit 2."""
+    probe = ("import runpy, sys\n"
+             "sys.argv = ['run_classifier.py', '--task_name=bogus', '--data_dir=x', '--output_dir=y']\n"
+             "try:\n    runpy.run_path('run_classifier.py', run_name='__main__')\n"
+             "except SystemExit as e:\n    print('exit', e.code, 'tensorflow' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert "exit 2 False" in proc.stdout, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip().splitlines()[-1]]
+    assert proc.stderr.startswith("error: ") and "bogus" in proc.stderr
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "run_classifier.py"), "--task_name=rte",
+                           f"--data_dir={tmp_path}", f"--output_dir={tmp_path / 'out'}", "--do_train",
+                           f"--albert_config_file={tmp_path / 'missing.json'}", f"--spm_model_file={SPM_MODEL}"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.startswith("error: ")] == [
+        proc.stderr.strip().splitlines()[-1]] and "missing.json" in proc.stderr

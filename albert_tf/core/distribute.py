@@ -11,7 +11,8 @@ from typing import Optional
 import tensorflow as tf
 import tf_keras as keras
 
-STRATEGY_TYPES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
+from albert_tf.core.flags import STRATEGY_TYPES
+
 
 # User-facing precision names (the ``--mixed_precision`` flag) -> tf_keras policy names.
 _PRECISION_POLICIES = {

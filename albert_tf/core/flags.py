@@ -16,14 +16,16 @@ The loop is also cut at checkpoint and log boundaries, so saves land exactly on 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, TypeVar
 
-import tensorflow as tf
 from absl import flags
 
-from albert_tf.core import distribute
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 _PRECISIONS = ("none", "float16", "bfloat16")
+# The strategies of `albert_tf.core.distribute.get_strategy` (kept here so flags load without TensorFlow).
+STRATEGY_TYPES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
 
 
 def _definitions() -> list[tuple[Callable[..., Any], str, Any, str, dict]]:
@@ -32,7 +34,7 @@ def _definitions() -> list[tuple[Callable[..., Any], str, Any, str, dict]]:
         (flags.DEFINE_enum, "strategy_type", "one_device",
          "Distribution strategy: one_device (GPU:0, else CPU:0), mirrored (all local GPUs, else all "
          "logical CPUs), multi_worker_mirrored (cluster from TF_CONFIG) or tpu.",
-         {"enum_values": list(distribute.STRATEGY_TYPES)}),
+         {"enum_values": list(STRATEGY_TYPES)}),
         (flags.DEFINE_string, "tpu", None,
          "TPU name or grpc address for --strategy_type=tpu (falls back to --tpu_name, then --master).", {}),
         (flags.DEFINE_integer, "num_gpus", None,
@@ -99,6 +101,8 @@ def strategy_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> tf.distr
         )
     if flag_values.use_tpu:
         strategy_type = "tpu"
+    from albert_tf.core import distribute  # imports TensorFlow
+
     return distribute.get_strategy(
         strategy_type,
         tpu=flag_values.tpu or flag_values.tpu_name or flag_values.master,
