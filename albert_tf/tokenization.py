@@ -140,6 +140,11 @@ def encode_pieces(sp_model: spm.SentencePieceProcessor, text: str | bytes,
     """
     del return_unicode  # Python 3 pieces are always str, as in the original under Python 3.
     text = _decode_strict(text, "encode_pieces input")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:  # a lone surrogate, e.g. from json "\ud800": not valid Unicode
+        raise ValueError(f"encode_pieces input has a lone surrogate (U+{ord(text[e.start]):04X}) at character "
+                         f"{e.start}: it is not valid Unicode text; fix or drop that input.") from None
     pieces = sp_model.SampleEncodeAsPieces(text, 64, 0.1) if sample else sp_model.EncodeAsPieces(text)
     new_pieces: list[str] = []
     for piece in pieces:

@@ -244,12 +244,11 @@ class Targets:
         assert all(0 <= i < self.vocab_size for i in corpus.ids)
 
 
-def cases(seed: int, counts: dict[str, int], spm_surrogates: bool = False) -> Iterator[tuple[str, tuple]]:
+def cases(seed: int, counts: dict[str, int], spm_surrogates: bool = True) -> Iterator[tuple[str, tuple]]:
     """Yields (target name, arguments) for `counts[name]` inputs of each target, from one seeded stream.
 
-    ``spm_surrogates``: also give the SentencePiece tokenizer str inputs with lone surrogates. Off by
-    default: `FullTokenizer.tokenize` then fails with SentencePiece's RuntimeError, a known defect kept
-    in its own (xfail) test in tests/test_fuzz.py.
+    ``spm_surrogates``: also give the SentencePiece tokenizer str inputs with lone surrogates (which
+    `encode_pieces` refuses with a ValueError).
     """
     rng = random.Random(seed)
     spm_text = text_or_bytes if spm_surrogates else (lambda r: without_surrogates(text_or_bytes(r)))
@@ -292,7 +291,7 @@ def run_target(targets: Targets, name: str, args: tuple, limit_s: float = 10.0) 
 
 
 def run_all(work_dir: str, seed: int, counts: dict[str, int], limit_s: float = 10.0,
-            spm_surrogates: bool = False) -> dict[str, Any]:
+            spm_surrogates: bool = True) -> dict[str, Any]:
     """Runs every case; returns {"by_target": {name: {outcome: n, "inputs": n, "seconds": s}}, "failures": [...]}."""
     targets = Targets(work_dir)
     by_target: dict[str, dict[str, float]] = {}

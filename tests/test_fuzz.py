@@ -52,9 +52,7 @@ def test_harness_reports_crashes_and_hangs(tmp_path):
     assert fuzz_inputs.run_target(Broken(), "hangs", (1,), limit_s=0.2)[0] == "hang"
 
 
-@pytest.mark.xfail(strict=True, reason="tokenization.encode_pieces hands lone surrogates to SentencePiece, which "
-                   "raises a RuntimeError; it should raise a ValueError naming the input (issue 13 report)")
 def test_spm_tokenizer_rejects_lone_surrogates_with_a_value_error():
     tokenizer = tokenization.FullTokenizer(spm_model_file=fuzz_inputs.SPM_MODEL)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="lone surrogate"):
         tokenizer.tokenize("a\ud800b")
