@@ -26,6 +26,7 @@ flags or inputs print one ``error:`` line (``--verbose`` for a traceback).
 """
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Callable
 
 from albert_tf.core import cli
@@ -97,7 +98,9 @@ def _write_glue() -> None:
 
 
 def _write_squad() -> None:
-    from albert_tf.data import squad
+    import tensorflow as tf
+
+    from albert_tf.data import cache, squad
     missing = [name for name in ("input_file", "is_training", "output_file")
                if FLAGS[name].value is None]
     if missing:
@@ -105,18 +108,25 @@ def _write_squad() -> None:
     try:
         examples = squad.read_squad_examples(FLAGS.input_file, FLAGS.is_training)
         version = squad.resolve_version(FLAGS.input_file, FLAGS.squad_version)
-        summary = squad.write_squad_features(
-            examples, _make_tokenizer(), FLAGS.output_file, FLAGS.max_seq_length, FLAGS.doc_stride,
+        tokenizer = _make_tokenizer()
+        expected = squad.feature_fingerprint(
+            tokenizer, FLAGS.input_file, FLAGS.is_training, FLAGS.do_lower_case, FLAGS.max_seq_length,
+            FLAGS.doc_stride, FLAGS.max_query_length, version)
+        if os.path.dirname(FLAGS.output_file):
+            tf.io.gfile.makedirs(os.path.dirname(FLAGS.output_file))
+        summary = cache.build_with_fingerprint(FLAGS.output_file, expected, lambda: squad.write_squad_features(
+            examples, tokenizer, FLAGS.output_file, FLAGS.max_seq_length, FLAGS.doc_stride,
             FLAGS.max_query_length, FLAGS.is_training, FLAGS.do_lower_case,
-            settings={"input_file": FLAGS.input_file, "squad_version": version})
+            settings={"input_file": FLAGS.input_file, "squad_version": version}, num_workers=FLAGS.num_workers))
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
     kind = (f"training features ({summary.num_impossible_features} without an answer in their "
             "window)" if FLAGS.is_training else "eval features")
-    skipped = (f" ({summary.num_skipped_examples} skipped: paragraph or answer not alignable)"
-               if summary.num_skipped_examples else "")
     print(f"Wrote {summary.num_features} {kind} for {summary.num_examples} SQuAD {version} questions "
-          f"to {FLAGS.output_file}{skipped}.")
+          f"to {FLAGS.output_file}.")
+    skipped = summary.skipped_message(FLAGS.input_file)
+    if skipped:
+        print(skipped)
     if summary.side_info_file:
         print(f"Wrote the post-processing side file {summary.side_info_file}.")
 

@@ -11,13 +11,9 @@ TFRecords and, for eval features, the side file), as `create_finetuning_data.py 
 the outputs are compared byte for byte, and features/s and the speed-up over the first worker count
 are printed, with the CPU seconds of this process and its workers (on a shared machine the wall-clock
 speed-up is capped by the cores actually free; the CPU total shows the parallel overhead).
-
-Worker counts above 1 need a writer that takes `num_workers`; with the current one only its single
-process can be timed, and the script says so.
 """
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import resource
@@ -85,10 +81,6 @@ def main(argv: list[str]) -> None:
         model = train_sentencepiece(text, os.path.join(work_dir, "bench-spm"), FLAGS.vocab_size)
         print(f"trained {FLAGS.vocab_size}-piece SentencePiece model in {time.perf_counter() - start:.1f}s: {model}")
     worker_counts = [int(w) for w in FLAGS.workers.split(",")]
-    parallel = "num_workers" in inspect.signature(squad.write_squad_features).parameters
-    if not parallel and any(w > 1 for w in worker_counts):
-        print("squad.write_squad_features takes no num_workers: timing its single process only.")
-        worker_counts = [1]
     print(f"{FLAGS.input_file}: max_seq_length={FLAGS.max_seq_length} doc_stride={FLAGS.doc_stride} "
           f"max_query_length={FLAGS.max_query_length} is_training={FLAGS.is_training} CPUs={os.cpu_count()}")
 
@@ -98,11 +90,10 @@ def main(argv: list[str]) -> None:
         start, start_cpu = time.perf_counter(), cpu_seconds()
         examples = squad.read_squad_examples(FLAGS.input_file, FLAGS.is_training)
         tokenizer = tokenization.FullTokenizer(spm_model_file=model, do_lower_case=True)
-        extra = {"num_workers": workers} if parallel else {}
         summary = squad.write_squad_features(
             examples, tokenizer, output, max_seq_length=FLAGS.max_seq_length, doc_stride=FLAGS.doc_stride,
             max_query_length=FLAGS.max_query_length, is_training=FLAGS.is_training, do_lower_case=True,
-            **extra)
+            num_workers=workers)
         seconds = time.perf_counter() - start
         parent_cpu, workers_cpu = (end - begin for end, begin in zip(cpu_seconds(), start_cpu))
         results.append((workers, seconds, parent_cpu, workers_cpu, summary.num_features, read_outputs(output)))

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from albert_tf import tokenization
-from albert_tf.data import squad
+from albert_tf.data import cache, squad
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPM_MODEL = os.path.join(ROOT, "tests", "fixtures", "tokenization", "tiny-clean.model")
@@ -372,6 +372,85 @@ def test_side_file_round_trip(tokenizer, tmp_path):
         squad.load_eval_features(str(tmp_path / "other.json"))
 
 
+def test_chunks_end_at_paragraph_changes():
+    examples = [squad.SquadExample(str(i), "q", paragraph) for i, paragraph in enumerate("AAABBCDDDDDE")]
+    # Size 2: a chunk ends at the first paragraph change after 2 examples (A A A | B B), or after 4 (C D D D).
+    assert squad._chunk_bounds(examples, 2) == [(0, 3), (3, 5), (5, 9), (9, 11), (11, 12)]
+    assert squad._chunk_bounds([], 2) == []
+
+
+def generated_squad_file(tmp_path):
+    """Paragraphs that need several windows, unicode, an unalignable context, questions at span edges."""
+    long_qas = [qa(f"l{i}", f"Which item {i} is ready?", [(f"Item {i}", LONG.index(f"Item {i} "))])
+                for i in (0, 7, 21, 39)]
+    data = squad_json((LONG, long_qas),
+                      (ZOE, [qa("z1", "Who met José?", [("José", 11)]), qa("z2", "How many days?", [("1,000", 19)]),
+                             qa("z3", "Who?", [("Zoë", 0)])]),
+                      ("a  b", [qa("bad", "Where?", [("a", 0)])]),
+                      (LONG.upper(), [qa("u1", "Item 3?", [("ITEM 3", 3 * len("Item 0 is ready. "))])]))
+    return write_json(tmp_path / "gen.json", data)
+
+
+@pytest.mark.parametrize("is_training", [True, False])
+def test_files_do_not_depend_on_the_number_of_workers(tokenizer, tmp_path, monkeypatch, is_training):
+    examples = squad.read_squad_examples(generated_squad_file(tmp_path), is_training)
+    if is_training:  # as the task does: paragraphs interleave
+        random.Random(12345).shuffle(examples)
+    outputs = []
+    for workers, chunk in ((1, squad.EXAMPLES_PER_CHUNK), (2, 2)):  # one chunk, then several on 2 processes
+        monkeypatch.setattr(squad, "EXAMPLES_PER_CHUNK", chunk)
+        out = str(tmp_path / f"w{workers}.tf_record")
+        summary = squad.write_squad_features(examples, tokenizer, out, 40, 8, 8, is_training, True,
+                                             num_workers=workers)
+        side = squad.eval_features_path(out)
+        outputs.append([open(path, "rb").read() for path in (out, side) if os.path.exists(path)])
+        assert summary.skipped_qas_ids == ("bad",)
+        ids = [e.features.feature["unique_ids"].int64_list.value[0] for e in read_raw(out)]
+        assert ids == list(range(1000000000, 1000000000 + summary.num_features))
+    assert len(squad._chunk_bounds(examples, 2)) >= 3
+    assert outputs[0] == outputs[1] and len(outputs[0]) == (1 if is_training else 2)
+    if not is_training:  # example indexes of the side file: 4 windowed questions, 3 single ones, none for "bad"
+        side = squad.load_eval_features(squad.eval_features_path(out))
+        by_example = [f.example_index for f in side.features]
+        assert sorted(set(by_example)) == [0, 1, 2, 3, 4, 5, 6, 8] and by_example == sorted(by_example)
+        assert by_example.count(0) > 1
+
+
+def test_task_rebuilds_stale_features_and_uses_given_files_without_fingerprint(tmp_path):
+    from albert_tf.tasks.squad import SquadRun, SquadTask  # Keras models: imported by this test only
+
+    path = generated_squad_file(tmp_path)
+    train_file = str(tmp_path / "out" / "train.tf_record")
+
+    def task(max_query_length, **kwargs):
+        return SquadTask(SquadRun(output_dir=str(tmp_path / "out"), spm_model_file=SPM_MODEL, train_file=path,
+                                  predict_file=path, max_seq_length=40, doc_stride=8,
+                                  max_query_length=max_query_length, **kwargs))
+
+    def sep_position(feature_file):  # the first [SEP]: 1 + the question's (cut) length
+        return list(read_raw(feature_file)[0].features.feature["input_ids"].int64_list.value).index(SEP)
+
+    assert task(4).train_features() == train_file
+    assert cache.read_fingerprint(train_file)["max_query_length"] == 4 and sep_position(train_file) == 5
+    built = os.stat(train_file).st_mtime_ns
+    task(4).train_features()  # same inputs: reused
+    assert os.stat(train_file).st_mtime_ns == built
+    task(8).train_features()  # other max_query_length: rebuilt
+    assert cache.read_fingerprint(train_file)["max_query_length"] == 8 and sep_position(train_file) == 9
+
+    # A given predict file without fingerprint is used as is (the original's rule), even if built otherwise.
+    given = str(tmp_path / "given.tf_record")
+    examples = squad.read_squad_examples(path, is_training=False)
+    squad.write_squad_features(examples, tokenization.FullTokenizer(spm_model_file=SPM_MODEL), given, 40, 8, 4,
+                               False, True)
+    _, side = task(8, predict_feature_file=given).predict_features()
+    assert side.settings["max_query_length"] == 4 and cache.read_fingerprint(given) is None
+    # Without its side file it counts as missing: rebuilt for this run, with a fingerprint.
+    os.remove(squad.eval_features_path(given))
+    _, side = task(8, predict_feature_file=given).predict_features()
+    assert side.settings["max_query_length"] == 8 and cache.read_fingerprint(given)["max_query_length"] == 8
+
+
 def test_squad_dataset(tokenizer, tmp_path):
     examples = two_paragraph_examples()
     train_file, eval_file = str(tmp_path / "t.tf_record"), str(tmp_path / "e.tf_record")
@@ -416,16 +495,20 @@ def run_cli(*args):
 def test_cli_writes_eval_features_and_side_file(tmp_path):
     data = squad_json((ZOE, [qa("z1", "Who met José?", [("José", 11)])]),
                       (LONG, [qa("l1", "Which item?", [("Item 21", LONG.index("Item 21"))]),
-                              qa("l2", "Late?", [], impossible=True)]), version="v2.0")
+                              qa("l2", "Late?", [], impossible=True)]),
+                      ("a  b", [qa("bad", "Where?")]), version="v2.0")
     path = write_json(tmp_path / "dev.json", data)
     out = tmp_path / "out" / "dev.tf_record"
     result = run_cli("--task=squad", f"--input_file={path}", "--is_training=false",
                      f"--spm_model_file={SPM_MODEL}", "--do_lower_case", "--max_seq_length=64",
-                     "--doc_stride=32", "--max_query_length=16", f"--output_file={out}")
+                     "--doc_stride=32", "--max_query_length=16", f"--output_file={out}", "--num_workers=2")
     assert result.returncode == 0, result.stderr
     side = squad.load_eval_features(str(tmp_path / "out" / "dev.features.json"))
     assert side.settings["squad_version"] == "v2.0"  # detected from is_impossible
     assert side.settings["max_seq_length"] == 64
-    assert [e.qas_id for e in side.examples] == ["z1", "l1", "l2"]
+    assert [e.qas_id for e in side.examples] == ["z1", "l1", "l2", "bad"]
     assert len(read_raw(str(out))) == len(side.features) > 3
-    assert f"Wrote {len(side.features)} eval features for 3 SQuAD v2.0 questions" in result.stdout
+    assert f"Wrote {len(side.features)} eval features for 4 SQuAD v2.0 questions" in result.stdout
+    assert f"{path}: 1 of 4 questions got no feature" in result.stdout and "('bad')" in result.stdout
+    fingerprint = cache.read_fingerprint(str(out))  # the task scripts can reuse the file
+    assert (fingerprint["kind"], fingerprint["max_query_length"], fingerprint["is_training"]) == ("squad", 16, False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from typing import Any, Callable, Sequence
 
 import tensorflow as tf
@@ -165,7 +166,8 @@ def file_based_convert_examples_to_features(
     """Encodes ``examples`` (see `convert_examples_to_features`) into one TFRecord file, in order.
 
     The workers also serialize, so only finished records travel back. The directory of
-    ``output_file`` is created. Returns the number of records written.
+    ``output_file`` is created. Progress (examples done, rate, ETA) is logged every 10 s. Returns the
+    number of records written.
     """
     encode = _example_encoder(label_list, max_seq_length, tokenizer, is_regression)
     logging.info("Writing %d examples to %s", len(examples), output_file)
@@ -177,7 +179,8 @@ def file_based_convert_examples_to_features(
                      example.label, features.label_id)
     serialize = functools.partial(_encode_and_serialize, encode=encode, is_regression=is_regression)
     with records.RoundRobinWriter([output_file]) as writer:
-        for record in parallel.map_items(serialize, examples, num_workers):
+        for record in parallel.progress(parallel.map_items(serialize, examples, num_workers), len(examples),
+                                        "examples", label=f"{os.path.basename(output_file)}: "):
             writer.write(record)
         return writer.count
 

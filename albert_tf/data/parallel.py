@@ -1,4 +1,5 @@
-"""Order-preserving parallel maps over forked worker processes, shared by every feature writer.
+"""Order-preserving parallel maps over forked worker processes, and the progress lines, shared by every
+feature writer.
 
 Forking hands the workers the parent's memory copy-on-write, so large read-only state (a tokenized
 corpus, a tokenizer, the examples) is never pickled; only the small tasks and the results are. Where
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from absl import logging
 
 _S = TypeVar("_S")
 _R = TypeVar("_R")
+_T = TypeVar("_T")
 
 # The state a forked worker inherits from its parent (set by `_init_worker` before any task runs).
 _worker_state: Any = None
@@ -65,3 +68,48 @@ def map_items(fn: Callable[[Any], _R], items: Sequence, num_workers: int | None 
     chunks = [(start, min(start + chunk_size, len(items))) for start in range(0, len(items), chunk_size)]
     for chunk in ordered_map(_apply_to_range, (items, fn), chunks, min(num_workers, len(chunks))):
         yield from chunk
+
+
+def format_duration(seconds: float) -> str:
+    """``4m18s``-style duration (``1h05m`` from an hour on)."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def progress(items: Iterable[_T], total: int, what: str = "examples", *, label: str = "",
+             interval_s: float = 10.0, log: Callable[[str], None] = logging.info,
+             clock: Callable[[], float] = time.monotonic) -> Iterator[_T]:
+    """Yields ``items`` unchanged, logging how far the consumer got: at most one line every
+    ``interval_s`` seconds, ``"<label>n/total <what> (p%), r <what>/s, ETA 1m05s"``, and one at the end,
+    ``"<label>n/total <what> in 35s (r <what>/s)"``. An item counts once the consumer asks for the next
+    one, so the rate covers producing and consuming it. No line is logged when the consumer stops early.
+
+    Args:
+      items: what to pass through.
+      total: how many items there are (the ETA assumes the rate so far).
+      what: the unit in the lines, e.g. "examples".
+      label: prefix of the lines, e.g. "SQuAD features: ".
+      interval_s: least seconds between two lines before the end.
+      log: receives each line.
+      clock: seconds, monotonic (injectable for tests).
+    """
+    start = last = clock()
+    done = 0
+    for item in items:
+        yield item
+        done += 1
+        now = clock()
+        if now - last >= interval_s and now > start and done < total:
+            last = now
+            rate = done / (now - start)
+            log(f"{label}{done}/{total} {what} ({100.0 * done / total:.0f}%), {rate:.1f} {what}/s, "
+                f"ETA {format_duration((total - done) / rate)}")
+    elapsed = clock() - start
+    rate = f"{done / elapsed:.1f}" if elapsed > 0 else "-"
+    log(f"{label}{done}/{total} {what} in {format_duration(elapsed)} ({rate} {what}/s)")

@@ -29,9 +29,11 @@ import tensorflow as tf
 from absl import logging
 
 from albert_tf import squad_eval, tokenization
-from albert_tf.data import records
+from albert_tf.data import cache, parallel, records
 
 FIRST_UNIQUE_ID = 1000000000
+# Examples per task of the parallel conversion (cut at the next paragraph change).
+EXAMPLES_PER_CHUNK = 256
 _SIDE_FORMAT = "albert_tf.squad.eval_features"
 _SIDE_FORMAT_VERSION = 1
 
@@ -463,31 +465,14 @@ def _check_settings(tokenizer: Any, max_seq_length: int, doc_stride: int,
                          "be positive.")
 
 
-def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer: Any,
-                                 max_seq_length: int, doc_stride: int, max_query_length: int,
-                                 is_training: bool, do_lower_case: bool) -> Iterator[SquadFeature]:
-    """Yields the features of every example, in order (unique ids from 1000000000).
-
-    Args:
-      examples: from `read_squad_examples` (with answers when ``is_training``).
-      tokenizer: a SentencePiece ``FullTokenizer``.
-      max_seq_length: S; each span holds ``S - len(question ids) - 3`` paragraph pieces at most.
-      doc_stride: how far consecutive spans start apart (at most).
-      max_query_length: question ids beyond this many are cut.
-      is_training: compute the answer targets.
-      do_lower_case: lower-case question and paragraph (``preprocess_text``'s ``lower``).
-
-    Yields:
-      `SquadFeature`s. Examples whose paragraph does not align (`align_paragraph`) or whose answer
-      maps to an empty piece range are skipped with a warning.
-
-    Raises:
-      ValueError: a WordPiece tokenizer or inconsistent lengths.
-    """
-    _check_settings(tokenizer, max_seq_length, doc_stride, max_query_length)
+def _convert_range(examples: Sequence[SquadExample], tokenizer: Any, max_seq_length: int,
+                   doc_stride: int, max_query_length: int, is_training: bool,
+                   do_lower_case: bool) -> Iterator[SquadFeature]:
+    """The features of ``examples`` (see `convert_examples_to_features`), with example indexes and
+    unique ids counted from 0 within ``examples``."""
     sp_model = tokenizer.sp_model
     cls_id, sep_id = sp_model.PieceToId("[CLS]"), sp_model.PieceToId("[SEP]")
-    unique_id = FIRST_UNIQUE_ID
+    unique_id = 0
     # Questions about one paragraph come together, so the last alignment is usually reusable.
     cached_text: str | None = None
     alignment: ParagraphAlignment | None = None
@@ -546,6 +531,86 @@ def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer: An
                 start_position=start_position, end_position=end_position,
                 is_impossible=span_is_impossible)
             unique_id += 1
+
+
+
+
+def _chunk_bounds(examples: Sequence[SquadExample], size: int) -> list[tuple[int, int]]:
+    """(start, end) ranges of consecutive examples: a range ends at the first change of paragraph after
+    ``size`` examples (so a paragraph is aligned once), or after ``2 * size`` examples at most."""
+    bounds = []
+    start = 0
+    for end in range(1, len(examples) + 1):
+        if end == len(examples) or (end - start >= size and (
+                examples[end].paragraph_text != examples[end - 1].paragraph_text or end - start >= 2 * size)):
+            bounds.append((start, end))
+            start = end
+    return bounds
+
+
+def _convert_chunk(state: tuple[Sequence[SquadExample], Any, tuple], bounds: tuple[int, int]
+                   ) -> list[list[SquadFeature]]:
+    """For each example of ``examples[start:end]``, its features (chunk-local ids, see `_convert_range`)."""
+    examples, tokenizer, settings = state
+    start, end = bounds
+    per_example: list[list[SquadFeature]] = [[] for _ in range(end - start)]
+    for feature in _convert_range(examples[start:end], tokenizer, *settings):
+        per_example[feature.info.example_index].append(feature)
+    return per_example
+
+
+def _features_per_example(examples: Sequence[SquadExample], tokenizer: Any, max_seq_length: int,
+                          doc_stride: int, max_query_length: int, is_training: bool, do_lower_case: bool,
+                          num_workers: int | None) -> Iterator[list[SquadFeature]]:
+    """Yields, for every example in order, its features (possibly none) with their final example index
+    and unique id. Chunks of about `EXAMPLES_PER_CHUNK` examples are converted by ``num_workers`` forked
+    processes (`parallel.ordered_map`); their local ids are shifted here, so the result does not depend
+    on the number of workers."""
+    _check_settings(tokenizer, max_seq_length, doc_stride, max_query_length)
+    bounds = _chunk_bounds(examples, EXAMPLES_PER_CHUNK)
+    if num_workers is None:
+        num_workers = os.cpu_count() or 1
+    state = (examples, tokenizer, (max_seq_length, doc_stride, max_query_length, is_training, do_lower_case))
+    unique_id = FIRST_UNIQUE_ID
+    example_index = 0
+    for chunk in parallel.ordered_map(_convert_chunk, state, bounds, min(num_workers, len(bounds))):
+        for features in chunk:
+            shifted = []
+            for feature in features:
+                info = dataclasses.replace(feature.info, unique_id=unique_id, example_index=example_index)
+                shifted.append(dataclasses.replace(feature, info=info))
+                unique_id += 1
+            yield shifted
+            example_index += 1
+
+
+def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer: Any,
+                                 max_seq_length: int, doc_stride: int, max_query_length: int,
+                                 is_training: bool, do_lower_case: bool,
+                                 num_workers: int | None = None) -> Iterator[SquadFeature]:
+    """Yields the features of every example, in order (unique ids from 1000000000).
+
+    Args:
+      examples: from `read_squad_examples` (with answers when ``is_training``).
+      tokenizer: a SentencePiece ``FullTokenizer``.
+      max_seq_length: S; each span holds ``S - len(question ids) - 3`` paragraph pieces at most.
+      doc_stride: how far consecutive spans start apart (at most).
+      max_query_length: question ids beyond this many are cut.
+      is_training: compute the answer targets.
+      do_lower_case: lower-case question and paragraph (``preprocess_text``'s ``lower``).
+      num_workers: processes (forked) converting chunks of about `EXAMPLES_PER_CHUNK` consecutive
+        examples; None: every CPU. The features do not depend on it.
+
+    Yields:
+      `SquadFeature`s. Examples whose paragraph does not align (`align_paragraph`) or whose answer
+      maps to an empty piece range are skipped with a warning.
+
+    Raises:
+      ValueError: a WordPiece tokenizer or inconsistent lengths.
+    """
+    for features in _features_per_example(examples, tokenizer, max_seq_length, doc_stride, max_query_length,
+                                          is_training, do_lower_case, num_workers):
+        yield from features
 
 
 # ----------------------------------------------------------------------------------------------
@@ -691,28 +756,34 @@ class WriteSummary:
 def write_squad_features(examples: Sequence[SquadExample], tokenizer: Any, output_file: str,
                          max_seq_length: int, doc_stride: int, max_query_length: int,
                          is_training: bool, do_lower_case: bool,
-                         settings: Mapping[str, Any] | None = None) -> WriteSummary:
+                         settings: Mapping[str, Any] | None = None,
+                         num_workers: int | None = None) -> WriteSummary:
     """Encodes ``examples`` (`convert_examples_to_features`) into one TFRecord file, in order.
 
     Eval mode (``is_training`` False) also writes `eval_features_path` ``(output_file)``: the
     examples' ids, questions and paragraphs and each feature's `SquadFeatureInfo`, plus
     ``settings`` (extra entries such as the input file and SQuAD version) and the lengths used.
-    The output directory is created.
+    The output directory is created. ``num_workers``: see `convert_examples_to_features` (the files do
+    not depend on it). Progress (questions done, rate, ETA) is logged every 10 s.
     """
     infos: list[SquadFeatureInfo] = []
     impossible = 0
-    used_examples = set()
+    skipped = []
     logging.info("Writing the features of %d questions to %s", len(examples), output_file)
+    per_example = _features_per_example(examples, tokenizer, max_seq_length, doc_stride, max_query_length,
+                                        is_training, do_lower_case, num_workers)
     with records.RoundRobinWriter([output_file]) as writer:
-        for feature in convert_examples_to_features(examples, tokenizer, max_seq_length, doc_stride,
-                                                    max_query_length, is_training, do_lower_case):
-            if writer.count < 3:
-                _log_feature(feature, examples[feature.info.example_index], tokenizer, is_training)
-            writer.write(serialize_feature(feature, is_training))
-            used_examples.add(feature.info.example_index)
-            impossible += int(feature.is_impossible)
-            if not is_training:
-                infos.append(feature.info)
+        for example, features in zip(examples, parallel.progress(per_example, len(examples), "questions",
+                                                                 label="SQuAD features: ")):
+            if not features:
+                skipped.append(example.qas_id)
+            for feature in features:
+                if writer.count < 3:
+                    _log_feature(feature, example, tokenizer, is_training)
+                writer.write(serialize_feature(feature, is_training))
+                impossible += int(feature.is_impossible)
+                if not is_training:
+                    infos.append(feature.info)
         num_features = writer.count
     side_file = None
     if not is_training:
@@ -724,14 +795,28 @@ def write_squad_features(examples: Sequence[SquadExample], tokenizer: Any, outpu
         text = json.dumps(_side_info_json(examples, infos, all_settings), ensure_ascii=False)
         with tf.io.gfile.GFile(side_file, "w") as f:
             f.write(text)
-    skipped = tuple(e.qas_id for i, e in enumerate(examples) if i not in used_examples)
     summary = WriteSummary(num_examples=len(examples), num_features=num_features,
                            num_skipped_examples=len(skipped), num_impossible_features=impossible,
-                           side_info_file=side_file, skipped_qas_ids=skipped)
+                           side_info_file=side_file, skipped_qas_ids=tuple(skipped))
     message = summary.skipped_message(str((settings or {}).get("input_file", output_file)))
     if message:
         logging.warning(message)
     return summary
+
+
+def feature_fingerprint(tokenizer: Any, input_file: str, is_training: bool, do_lower_case: bool,
+                        max_seq_length: int, doc_stride: int, max_query_length: int,
+                        squad_version: str) -> dict[str, Any]:
+    """What a SQuAD feature file is built from (`cache.fingerprint`): the tokenizer's SentencePiece model
+    and ``input_file`` (hashed), the casing, the lengths, training or eval, and the SQuAD version.
+
+    Raises:
+      FileNotFoundError: the input file or the tokenizer's model is missing.
+    """
+    return cache.fingerprint(tokenizer_file=cache.tokenizer_file(tokenizer), sources=[input_file], kind="squad",
+                             is_training=is_training, do_lower_case=do_lower_case, max_seq_length=max_seq_length,
+                             doc_stride=doc_stride, max_query_length=max_query_length,
+                             squad_version=squad_version)
 
 
 def _log_feature(feature: SquadFeature, example: SquadExample, tokenizer: Any,

@@ -2,11 +2,14 @@
 one driver.
 
 What the task adds to the driver (`albert_tf.core.driver`):
-- **features**: `--train_feature_file` / `--predict_feature_file` are used as they are when they exist
-  (checked against `--max_seq_length`), else built (`albert_tf.data.squad`): training questions are
-  shuffled with `random.Random(12345)` before conversion, as the original; the predict features get
-  their post-processing side file `F.features.json` (the original's `--predict_feature_left_file`
-  pickle is not used). Defaults: `<output_dir>/train.tf_record`, `<output_dir>/predict.tf_record`;
+- **features**: `--train_feature_file` / `--predict_feature_file` are built when missing (`albert_tf.data.squad`,
+  on every CPU): training questions are shuffled with `random.Random(12345)` before conversion, as the
+  original; the predict features get their post-processing side file `F.features.json` (the original's
+  `--predict_feature_left_file` pickle is not used). Every built file gets a fingerprint
+  (`albert_tf.data.cache`: SentencePiece model, source file, casing, lengths, version): it is reused when that
+  matches and rebuilt when it does not. A file given by flag without a fingerprint is used as it is (checked
+  against `--max_seq_length`), as the original. Defaults: `<output_dir>/train.tf_record`,
+  `<output_dir>/predict.tf_record`;
 - **schedule**: `int(#questions / train_batch_size * num_train_epochs)` steps (questions, not
   features, as the original), `int(steps * warmup_proportion)` warmup;
 - **model**: v1.1 `AlbertQuestionAnswering` (`cls/squad/output_{weights,bias}`), v2.0 `AlbertSquadV2`
@@ -29,6 +32,7 @@ alongside training or after it (`--do_eval`), not as a polling loop of `--do_pre
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import random
 from typing import Any, Optional
@@ -40,7 +44,7 @@ from absl import logging
 
 from albert_tf import squad_postprocess
 from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task
-from albert_tf.data import squad
+from albert_tf.data import cache, squad
 from albert_tf.modeling.models import AlbertQuestionAnswering, AlbertSquadV2
 from albert_tf.squad_eval import V1, V2, VERSIONS
 
@@ -206,19 +210,40 @@ class SquadTask(Task):
         summary = squad.write_squad_features(
             examples, self.tokenizer, output_file, s.max_seq_length, s.doc_stride, s.max_query_length,
             is_training=is_training, do_lower_case=s.do_lower_case,
-            settings={"input_file": input_file, "squad_version": s.squad_version})
+            settings={"input_file": input_file, "squad_version": s.squad_version}, num_workers=None)
         logging.info("Wrote %d features of %d questions of %s to %s.", summary.num_features, summary.num_examples,
                      input_file, output_file)
 
-    def train_features(self) -> str:
-        """`train_feature_file`, built from `train_file` when missing."""
-        path = self.train_feature_file
-        if tf.io.gfile.exists(path):
-            squad.check_feature_file(path, self.settings.max_seq_length, is_training=True)
-            logging.info("Using the training features %s", path)
+    def _ensure_features(self, input_file: str, path: str, is_training: bool, given: bool) -> None:
+        """Makes `path` hold the features of `input_file` for this run (see `albert_tf.data.cache`): built
+        when missing (for prediction also when its side file is missing), reused when its fingerprint
+        matches, rebuilt when it was built from other inputs or settings. A file given by flag (`given`)
+        without a fingerprint is used as is after the length check, as the original; the task's own cache
+        without one is refused (`cache.StaleCacheError`)."""
+        s = self.settings
+        expected = squad.feature_fingerprint(self.tokenizer, input_file, is_training, s.do_lower_case,
+                                             s.max_seq_length, s.doc_stride, s.max_query_length, s.squad_version)
+        build = functools.partial(self._write_features, input_file, path, is_training)
+        if os.path.dirname(path):
+            tf.io.gfile.makedirs(os.path.dirname(path))  # the fingerprint is written before the features
+        exists = tf.io.gfile.exists(path)
+        side_path = squad.eval_features_path(path)
+        if exists and not is_training and not tf.io.gfile.exists(side_path):
+            logging.info("%s has no post-processing side file %s: building both.", path, side_path)
+            cache.build_with_fingerprint(path, expected, build)
+        elif exists and given and cache.read_fingerprint(path) is None:
+            squad.check_feature_file(path, s.max_seq_length, is_training)
+            logging.info("Using %s as is: it has no fingerprint (%s), so the tokenizer, casing and lengths it was "
+                         "built with cannot be checked.", path, cache.sidecar_path(path))
         else:
-            self._write_features(self.settings.train_file, path, is_training=True)
-        return path
+            cache.ensure_features(path, expected, build)
+
+    def train_features(self) -> str:
+        """`train_feature_file`, built from `train_file` when missing or stale (`_ensure_features`)."""
+        s = self.settings
+        self._ensure_features(s.train_file, self.train_feature_file, is_training=True,
+                              given=bool(s.train_feature_file))
+        return self.train_feature_file
 
     @property
     def predict_json(self) -> Any:
@@ -228,22 +253,14 @@ class SquadTask(Task):
         return self._predict_json
 
     def predict_features(self) -> tuple[str, squad.EvalSideInfo]:
-        """`predict_feature_file` (built from `predict_file` when missing) and its side information,
+        """`predict_feature_file` (built from `predict_file` when missing or stale) and its side information,
         checked to belong to `predict_file`."""
         s = self.settings
         path = self.predict_feature_file
         if self._predict_side is not None:
             return path, self._predict_side
-        side_path = squad.eval_features_path(path)
-        if tf.io.gfile.exists(path):
-            squad.check_feature_file(path, s.max_seq_length, is_training=False)
-            if not tf.io.gfile.exists(side_path):
-                raise FileNotFoundError(f"{path} exists but its post-processing side file {side_path} does not: "
-                                        "delete the feature file to have both rebuilt.")
-            logging.info("Using the predict features %s", path)
-        else:
-            self._write_features(s.predict_file, path, is_training=False)
-        side = squad.load_eval_features(side_path)
+        self._ensure_features(s.predict_file, path, is_training=False, given=bool(s.predict_feature_file))
+        side = squad.load_eval_features(squad.eval_features_path(path))
         question_ids = [e.qas_id for e in squad.read_squad_examples(s.predict_file, is_training=False)]
         squad_postprocess.check_predict_file(side, question_ids, s.predict_file, path)
         for key in ("doc_stride", "max_query_length", "do_lower_case"):
