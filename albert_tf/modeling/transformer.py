@@ -6,8 +6,8 @@ import math
 import tensorflow as tf
 import tf_keras as keras
 
-from albert_tf.modeling.layers import (LayerNorm, apply_dropout, dense_variables, get_activation,
-                                       layer_norm_variables, optional_dropout, truncated_normal)
+from albert_tf.modeling.layers import (LayerNorm, apply_dropout, dense_variables, gelu, gelu_saving_input,
+                                       get_activation, layer_norm_variables, optional_dropout, truncated_normal)
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")
@@ -100,7 +100,13 @@ class AlbertTransformerBlock(keras.layers.Layer):
         context = tf.reshape(context, [-1, self.hidden_size])
         attention = apply_dropout(self.hidden_dropout, self.attention_output(context), training)
         y = self.attention_layer_norm(attention + rows)
-        ffn = apply_dropout(self.hidden_dropout, self.ffn_output(self.intermediate(y)), training)
+        if training is True and self.intermediate.activation is gelu:
+            # Training: the same values, but the backward pass keeps only the pre-activation.
+            hidden = tf.nn.bias_add(tf.matmul(y, self.intermediate.kernel), self.intermediate.bias)
+            hidden = gelu_saving_input(hidden)
+        else:  # MatMul + BiasAdd + GELU, one fused kernel
+            hidden = self.intermediate(y)
+        ffn = apply_dropout(self.hidden_dropout, self.ffn_output(hidden), training)
         out = self.ffn_layer_norm(ffn + y)
         return tf.reshape(out, [batch, length, self.hidden_size])
 
