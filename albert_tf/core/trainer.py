@@ -34,6 +34,7 @@ import tf_keras as keras
 from absl import logging
 
 from albert_tf.core import distribute
+from albert_tf.core.evaluator import ensure_built, to_float32
 
 CHECKPOINT_SUBDIR = "tf2_checkpoints"
 CHECKPOINT_NAME = "ckpt"
@@ -45,22 +46,6 @@ DatasetFn = Callable[[tf.distribute.InputContext], tf.data.Dataset]
 LossFn = Callable[[Nested, Nested], tf.Tensor]
 # Returns per-example values, or (values, weights); the metric is their weighted mean over all examples.
 MetricFn = Callable[[Nested, Nested], Union[tf.Tensor, tuple[tf.Tensor, tf.Tensor]]]
-
-
-def _to_float32(outputs: Nested) -> Nested:
-    """Casts every floating tensor of ``outputs`` to float32 (losses and metrics run in float32)."""
-
-    def cast(t: Any) -> Any:
-        if isinstance(t, (tf.Tensor, tf.Variable)) and t.dtype.is_floating and t.dtype != tf.float32:
-            return tf.cast(t, tf.float32)
-        return t
-
-    return tf.nest.map_structure(cast, outputs)
-
-
-def _batch_size(features: Nested) -> tf.Tensor:
-    """Leading dimension of the first tensor of ``features`` (int32 scalar)."""
-    return tf.shape(tf.nest.flatten(features)[0])[0]
 
 
 class _WeightedMeans:
@@ -84,30 +69,6 @@ class _WeightedMeans:
     def reset(self) -> None:
         for mean in self._means.values():
             mean.reset_state()
-
-
-def _ensure_built(
-    strategy: tf.distribute.Strategy,
-    model: keras.Model,
-    data: Union[tf.data.Dataset, DatasetFn],
-) -> None:
-    """Creates the variables of an unbuilt model by calling it on one example of ``data``.
-
-    Keeps variable creation out of the replica context of ``strategy.run``. A model that already has
-    variables is left untouched.
-    """
-    if model.variables:
-        return
-    if isinstance(data, tf.data.Dataset):
-        dataset = data
-    else:
-        dataset = data(
-            tf.distribute.InputContext(num_replicas_in_sync=strategy.num_replicas_in_sync)
-        )
-    features = next(iter(dataset.take(1)))
-    features = tf.nest.map_structure(lambda t: t[:1], features)
-    with strategy.scope():
-        model(features, training=False)
 
 
 def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
@@ -151,12 +112,16 @@ class Trainer:
         under the scope. Its ``iterations`` is the global step; clipping happens inside it. When the
         model computes in float16 (``mixed_float16`` policy) it is wrapped in a dynamic
         ``keras.mixed_precision.LossScaleOptimizer``.
-      dataset_fn: ``(tf.distribute.InputContext) -> tf.data.Dataset`` yielding PER-REPLICA batches of
-        ``input_context.get_per_replica_batch_size(global_batch_size)`` examples; it should shard by
-        ``input_context.input_pipeline_id`` out of ``num_input_pipelines`` and repeat forever.
+      dataset_fn: ``(tf.distribute.InputContext) -> tf.data.Dataset`` yielding PER-REPLICA
+        micro-batches of ``input_context.get_per_replica_batch_size(global_batch_size //
+        gradient_accumulation_steps)`` examples (:meth:`micro_batch_size`; with no accumulation, the
+        per-replica share of ``global_batch_size``); it should shard by ``input_context.input_pipeline_id``
+        out of ``num_input_pipelines`` and repeat forever. The caller divides, the trainer checks: a
+        batch of another static size is an error.
       loss_fn: ``(features, outputs) -> scalar``: the mean loss over the replica's batch. ``outputs`` are
         cast to float32 first.
-      global_batch_size: examples per step over all replicas (for ex/s and a divisibility check).
+      global_batch_size: examples per optimizer step over all replicas and micro-batches (ex/s and a
+        divisibility check).
       num_train_steps: the global step to stop at.
       model_dir: output folder (checkpoints and summaries; see the module docstring).
       metrics: ``{name: fn(features, outputs) -> values | (values, weights)}``; each is logged as the
@@ -166,11 +131,20 @@ class Trainer:
       log_steps: log and write summaries every this many steps; None: after every loop.
       save_checkpoints_steps: save every this many steps (and always at the end); None: only at the end.
       keep_checkpoint_max: how many TF2 checkpoints to keep.
-      jit_compile: XLA-compile the forward and backward pass.
+      jit_compile: XLA-compile the training step: forward, backward, gradient accumulation and, with one
+        replica in sync, the optimizer update too (one XLA program per step). With several replicas the
+        cross-replica gradient sum and the update stay outside XLA (XLA cannot reach the other
+        replicas' variables); the optimizer's own per-variable update is still XLA-compiled there.
       write_summaries: write TensorBoard scalars under ``<model_dir>/summaries/train``.
       init_fn: ``(model) -> None``, called once when no checkpoint exists (e.g. load an init checkpoint).
       on_checkpoint: ``(step, path) -> None``, called on the chief after every save, with the TF2
-        checkpoint prefix (e.g. to also write the original TF1 layout, or to evaluate).
+        checkpoint prefix (e.g. to also write the original TF1 layout, or to evaluate). Its time is not
+        counted in the logged steps/s, ETA and returned rates.
+      gradient_accumulation_steps: k; each optimizer step runs k micro-batches of
+        ``global_batch_size / k`` examples, sums their gradients (each of loss / (k * replicas)), and
+        applies them once: the update of one batch of ``global_batch_size`` for a loss that is a mean
+        over equally-sized micro-batches. ``optimizer.iterations`` (the global step, the learning-rate
+        schedule's step, ``num_train_steps``) counts optimizer steps, not micro-batches.
 
     Raises:
       ValueError: inconsistent arguments (each message names the offending setting).
@@ -196,12 +170,16 @@ class Trainer:
         write_summaries: bool = True,
         init_fn: Optional[Callable[[keras.Model], None]] = None,
         on_checkpoint: Optional[Callable[[int, str], None]] = None,
+        gradient_accumulation_steps: int = 1,
     ):
         replicas = strategy.num_replicas_in_sync
-        if global_batch_size < 1 or global_batch_size % replicas:
+        if gradient_accumulation_steps < 1:
+            raise ValueError(f"--gradient_accumulation_steps must be >= 1, got {gradient_accumulation_steps}.")
+        if global_batch_size < 1 or global_batch_size % (replicas * gradient_accumulation_steps):
             raise ValueError(
                 f"The global batch size ({global_batch_size}, e.g. --train_batch_size) must be a positive "
-                f"multiple of the {replicas} replicas in sync; change the batch size or the strategy."
+                f"multiple of the {replicas} replicas in sync times --gradient_accumulation_steps="
+                f"{gradient_accumulation_steps}; change the batch size, the accumulation steps or the strategy."
             )
         for name, value in (("num_train_steps", num_train_steps), ("steps_per_loop", steps_per_loop),
                             ("keep_checkpoint_max", keep_checkpoint_max)):
@@ -226,13 +204,14 @@ class Trainer:
         self._write_summaries = write_summaries
         self._init_fn = init_fn
         self._on_checkpoint = on_checkpoint
+        self._accumulation_steps = gradient_accumulation_steps
         self._is_chief = distribute.is_chief(strategy)
         self._started = False
         self._restored_from: Optional[str] = None
 
         with strategy.scope():
             self.model = model_fn()
-            _ensure_built(strategy, self.model, dataset_fn)
+            ensure_built(strategy, self.model, dataset_fn)
             optimizer = optimizer_fn()
             self._loss_scaling = self.model.dtype_policy.compute_dtype == "float16"
             if self._loss_scaling and not isinstance(
@@ -244,6 +223,14 @@ class Trainer:
             self.optimizer.build(self.model.trainable_variables)
             self._train_loss = keras.metrics.Mean(name="loss")
             self._train_metrics = _WeightedMeans(metrics or {})
+            # Per-replica gradient sums of the micro-batches of one step; not part of any checkpoint
+            # (they are zero between steps).
+            self._accumulators = [
+                tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False, name="grad_accumulator",
+                            synchronization=tf.VariableSynchronization.ON_READ,
+                            aggregation=tf.VariableAggregation.SUM)
+                for v in self.model.trainable_variables
+            ] if gradient_accumulation_steps > 1 else []
 
         self._checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
         self._manager = (
@@ -256,12 +243,21 @@ class Trainer:
             if self._is_chief
             else None
         )
+        # XLA covers the optimizer update only where every variable lives on this replica's device.
+        jit_update = jit_compile and replicas == 1
+        self._micro_step_fn = tf.function(self._micro_step, jit_compile=True) if jit_update else self._micro_step
+        self._apply_fn = tf.function(self._apply_accumulated, jit_compile=True) if jit_update else self._apply_accumulated
         self._forward_backward_fn = (
-            tf.function(self._forward_backward, jit_compile=True)
-            if jit_compile
+            tf.function(self._forward_backward, jit_compile=True) if jit_compile and not jit_update
             else self._forward_backward
         )
         self._train_loop_fn = tf.function(self._train_loop)
+
+    @staticmethod
+    def micro_batch_size(global_batch_size: int, gradient_accumulation_steps: int) -> int:
+        """Examples per micro-batch over all replicas: what ``dataset_fn`` batches for (per replica:
+        ``input_context.get_per_replica_batch_size`` of it)."""
+        return global_batch_size // gradient_accumulation_steps
 
     @property
     def global_step(self) -> int:
@@ -269,11 +265,24 @@ class Trainer:
         return int(self.optimizer.iterations.numpy())
 
     def _forward_backward(self, features: Nested) -> tuple[tf.Tensor, list[tf.Tensor], Nested]:
-        """Per-replica loss, gradients (of loss / replicas, unscaled again under loss scaling), outputs."""
+        """Per-replica loss, gradients of loss / (replicas * k) (unscaled again under loss scaling), outputs.
+
+        Checks (while tracing) that the micro-batch has the size ``dataset_fn`` was asked for.
+        """
+        batch = tf.nest.flatten(features)[0].shape[0]
+        expected = self.micro_batch_size(self.global_batch_size, self._accumulation_steps) // (
+            self.strategy.num_replicas_in_sync)
+        if batch is not None and batch != expected:
+            raise ValueError(
+                f"dataset_fn yields per-replica batches of {batch} examples, expected {expected}: the global "
+                f"batch {self.global_batch_size} / {self._accumulation_steps} gradient_accumulation_steps / "
+                f"{self.strategy.num_replicas_in_sync} replicas. Batch with input_context."
+                "get_per_replica_batch_size(Trainer.micro_batch_size(global_batch_size, "
+                "gradient_accumulation_steps)).")
         with tf.GradientTape() as tape:
-            outputs = _to_float32(self.model(features, training=True))
+            outputs = to_float32(self.model(features, training=True))
             loss = tf.cast(self._loss_fn(features, outputs), tf.float32)
-            scaled_loss = loss / self.strategy.num_replicas_in_sync
+            scaled_loss = loss / (self.strategy.num_replicas_in_sync * self._accumulation_steps)
             if self._loss_scaling:
                 scaled_loss = self.optimizer.get_scaled_loss(scaled_loss)
         grads = tape.gradient(scaled_loss, self.model.trainable_variables)
@@ -281,16 +290,39 @@ class Trainer:
             grads = self.optimizer.get_unscaled_gradients(grads)
         return loss, grads, outputs
 
-    def _replica_step(self, features: Nested) -> None:
-        loss, grads, outputs = self._forward_backward_fn(features)
+    def _apply(self, grads: list[tf.Tensor]) -> None:
         # apply_gradients sums the gradients over replicas, then clips and updates.
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+
+    def _micro_step(self, features: Nested) -> tuple[tf.Tensor, Nested]:
+        """One micro-batch: gradients, then the update (k == 1) or their sum into the accumulators."""
+        loss, grads, outputs = self._forward_backward_fn(features)
+        if self._accumulation_steps == 1:
+            self._apply(grads)
+        else:
+            for accumulator, grad in zip(self._accumulators, grads):
+                accumulator.assign_add(tf.convert_to_tensor(grad))  # embedding gradients arrive sparse
+        return loss, outputs
+
+    def _apply_accumulated(self) -> None:
+        """Applies the accumulated gradients of one step and zeroes the accumulators."""
+        self._apply([tf.identity(accumulator) for accumulator in self._accumulators])
+        for accumulator in self._accumulators:
+            accumulator.assign(tf.zeros_like(accumulator))
+
+    def _replica_micro_step(self, features: Nested) -> None:
+        loss, outputs = self._micro_step_fn(features)
         self._train_loss.update_state(loss)
         self._train_metrics.update(features, outputs)
 
     def _train_loop(self, iterator: Any, num_steps: tf.Tensor) -> None:
         for _ in tf.range(num_steps):
-            self.strategy.run(self._replica_step, args=(next(iterator),))
+            if self._accumulation_steps == 1:
+                self.strategy.run(self._replica_micro_step, args=(next(iterator),))
+            else:
+                for _ in tf.range(self._accumulation_steps):
+                    self.strategy.run(self._replica_micro_step, args=(next(iterator),))
+                self.strategy.run(self._apply_fn)
 
     def restore_or_initialize(self) -> Optional[str]:
         """Restores the newest checkpoint in ``checkpoint_dir`` or, when there is none, calls ``init_fn``.
@@ -330,9 +362,12 @@ class Trainer:
         """Trains to ``num_train_steps``, resuming from the newest checkpoint.
 
         Returns:
-          ``{"global_step", "loss", "metrics", "learning_rate", "train_seconds", "steps_per_second",
-          "examples_per_second"}``: ``loss`` and ``metrics`` are the means over the steps since the
-          previous log line (None / empty when no step ran); rates cover the steps run by this call.
+          ``{"global_step", "loss", "metrics", "learning_rate", "train_seconds", "wall_seconds",
+          "steps_per_second", "examples_per_second"}``: ``loss`` and ``metrics`` are the means over the
+          steps since the previous log line (None / empty when no step ran); ``train_seconds`` is the time
+          spent in training loops (tracing and compilation included; checkpoint saves and
+          ``on_checkpoint``, e.g. evaluation, excluded), ``wall_seconds`` the whole call; the rates are
+          the steps run by this call over ``train_seconds``.
         """
         self.restore_or_initialize()
         step = start_step = self.global_step
@@ -345,13 +380,16 @@ class Trainer:
         next_save = _next_boundary(step, self._save_steps) if self._save_steps else None
         next_log = _next_boundary(step, self._log_steps) if self._log_steps else None
         summary: dict[str, Any] = {"loss": None, "metrics": {}}
-        train_start = log_start = time.time()
+        call_start = time.time()
+        # Only time spent in training loops counts for rates and the ETA (not saves, not evaluation).
+        train_seconds = log_seconds = 0.0
         log_start_step = step
         while step < self.num_train_steps:
             num_steps = min(self._steps_per_loop, self.num_train_steps - step)
             for boundary in (next_save, next_log):
                 if boundary is not None:
                     num_steps = min(num_steps, boundary - step)
+            loop_start = time.time()
             try:
                 self._train_loop_fn(iterator, tf.constant(num_steps, tf.int32))
             except tf.errors.OutOfRangeError as e:
@@ -359,24 +397,26 @@ class Trainer:
                     f"The training dataset ran out near step {self.global_step} of "
                     f"{self.num_train_steps}; make dataset_fn repeat() (or lower --num_train_steps)."
                 ) from e
-            step = self.global_step
+            step = self.global_step  # reading the step waits for the loop to finish
+            loop_seconds = time.time() - loop_start
+            train_seconds += loop_seconds
+            log_seconds += loop_seconds
             done = step >= self.num_train_steps
             if next_log is None or step >= next_log or done:
-                now = time.time()
-                summary = self._log(step, step - log_start_step, now - log_start, writer)
-                log_start, log_start_step = now, step
+                summary = self._log(step, step - log_start_step, log_seconds, writer)
+                log_seconds, log_start_step = 0.0, step
                 if next_log is not None:
                     next_log = _next_boundary(step, self._log_steps)
             if (next_save is not None and step >= next_save) or done:
                 self._save(step)
                 if next_save is not None:
                     next_save = _next_boundary(step, self._save_steps)
-        elapsed = time.time() - train_start
-        steps_per_second = (step - start_step) / elapsed if step > start_step else 0.0
+        steps_per_second = (step - start_step) / train_seconds if step > start_step else 0.0
         summary.update(
             global_step=step,
             learning_rate=current_learning_rate(self.optimizer),
-            train_seconds=elapsed,
+            train_seconds=train_seconds,
+            wall_seconds=time.time() - call_start,
             steps_per_second=steps_per_second,
             examples_per_second=steps_per_second * self.global_batch_size,
         )
@@ -412,189 +452,3 @@ class Trainer:
                 tf.summary.scalar("examples_per_second", examples_per_second)
             writer.flush()
         return {"loss": loss, "metrics": metrics}
-
-
-def _distribute_eval_data(
-    strategy: tf.distribute.Strategy, data: Union[tf.data.Dataset, DatasetFn], what: str
-) -> Any:
-    """Distributes evaluation data; refuses multi-worker strategies (ragged final batches would hang)."""
-    if distribute.is_multi_worker(strategy):
-        raise ValueError(
-            f"{what} does not run under a multi-worker strategy: the final partial batch would leave "
-            "workers with different step counts. Run it in a single-worker process "
-            "(--strategy_type=one_device or mirrored), like the original's separate eval job."
-        )
-    if isinstance(data, tf.data.Dataset):
-        return strategy.experimental_distribute_dataset(data)
-    return strategy.distribute_datasets_from_function(data)
-
-
-def _step_function(
-    strategy: tf.distribute.Strategy, distributed: Any, replica_fn: Callable[[Nested], Any]
-) -> Callable[[Any], Any]:
-    """A ``tf.function`` running ``replica_fn`` on every replica; one trace for every batch size."""
-
-    def step(batch: Any) -> Any:
-        return strategy.run(replica_fn, args=(batch,))
-
-    return tf.function(step, input_signature=[distributed.element_spec])
-
-
-def _forward_fn(model: keras.Model, jit_compile: bool) -> Callable[[Nested], Nested]:
-    """Inference forward pass with outputs cast to float32 (XLA-compiled when ``jit_compile``)."""
-
-    def forward(features: Nested) -> Nested:
-        return _to_float32(model(features, training=False))
-
-    return tf.function(forward, jit_compile=True) if jit_compile else forward
-
-
-def evaluate(
-    strategy: tf.distribute.Strategy,
-    model: keras.Model,
-    data: Union[tf.data.Dataset, DatasetFn],
-    *,
-    metrics: Optional[Mapping[str, MetricFn]] = None,
-    loss_fn: Optional[LossFn] = None,
-    num_steps: Optional[int] = None,
-    jit_compile: bool = False,
-) -> dict[str, float]:
-    """Runs the model (``training=False``) over evaluation data and returns metric results.
-
-    Args:
-      strategy: a single-worker strategy (one_device, mirrored, tpu).
-      model: a model created under ``strategy.scope()``.
-      data: a ``tf.data.Dataset`` of GLOBAL batches (split over replicas by the strategy; a final partial
-        batch is fine off-TPU: replicas may even get empty batches), or a ``dataset_fn(input_context)``
-        of per-replica batches.
-      metrics: ``{name: fn(features, outputs) -> values | (values, weights)}``, reported as weighted
-        means over every example.
-      loss_fn: as for :class:`Trainer`; reported as ``loss``, the example-weighted mean of the per-batch
-        losses.
-      num_steps: stop after this many batches; None runs until the data ends (it must be finite).
-      jit_compile: XLA-compile the forward pass.
-
-    Returns:
-      ``{name: value}`` for every metric, plus ``loss`` when ``loss_fn`` is given.
-    """
-    distributed = _distribute_eval_data(strategy, data, "evaluate")
-    _ensure_built(strategy, model, data)
-    forward = _forward_fn(model, jit_compile)
-    with strategy.scope():
-        means = _WeightedMeans(metrics or {})
-        loss_mean = keras.metrics.Mean(name="loss") if loss_fn is not None else None
-
-    def replica_eval(features: Nested) -> None:
-        outputs = forward(features)
-        if loss_mean is not None:
-            size = _batch_size(features)
-            loss = tf.cast(loss_fn(features, outputs), tf.float32)
-            # A replica's empty share of the final batch yields NaN; weight it out.
-            loss = tf.where(size > 0, loss, 0.0)
-            loss_mean.update_state(loss, sample_weight=tf.cast(size, tf.float32))
-        means.update(features, outputs)
-
-    step = _step_function(strategy, distributed, replica_eval)
-    for index, batch in enumerate(distributed):
-        if num_steps is not None and index >= num_steps:
-            break
-        step(batch)
-    results = means.results()
-    if loss_mean is not None:
-        results["loss"] = float(loss_mean.result())
-    return results
-
-
-def checkpoint_global_step(checkpoint_path: str) -> Optional[int]:
-    """The training step a checkpoint was written at, or None when it cannot tell.
-
-    Reads a TF1 ``global_step`` variable, else a TF2 ``optimizer/.../_iterations`` variable, else the
-    ``-<N>`` suffix of the file name (``model.ckpt-120``, ``ckpt-120``).
-    """
-    names = [name for name, _ in tf.train.list_variables(checkpoint_path)]
-    for name in names:
-        if name == "global_step" or (
-            name.startswith("optimizer/") and name.endswith("_iterations/.ATTRIBUTES/VARIABLE_VALUE")
-        ):
-            return int(tf.train.load_variable(checkpoint_path, name))
-    match = re.search(r"-(\d+)$", os.path.basename(checkpoint_path))
-    return int(match.group(1)) if match else None
-
-
-def evaluate_checkpoint(
-    strategy: tf.distribute.Strategy,
-    model: keras.Model,
-    checkpoint_path: str,
-    data: Union[tf.data.Dataset, DatasetFn],
-    *,
-    restore_fn: Optional[Callable[[keras.Model, str], Any]] = None,
-    **evaluate_kwargs: Any,
-) -> dict[str, float]:
-    """Loads ``checkpoint_path`` into ``model`` and runs :func:`evaluate` on ``data``.
-
-    Args:
-      restore_fn: ``(model, path)``; by default restores the ``model`` part of a TF2 training checkpoint
-        written by :class:`Trainer`. Pass e.g. ``albert_tf.load_original_checkpoint`` for TF1-layout
-        ``model.ckpt-<step>`` files.
-      evaluate_kwargs: forwarded to :func:`evaluate`.
-
-    Returns:
-      The metrics of :func:`evaluate` plus ``global_step`` (see :func:`checkpoint_global_step`; -1 when
-      unknown).
-    """
-    _ensure_built(strategy, model, data)
-    if restore_fn is None:
-        tf.train.Checkpoint(model=model).restore(checkpoint_path).expect_partial()\
-            .assert_existing_objects_matched()
-    else:
-        restore_fn(model, checkpoint_path)
-    results = evaluate(strategy, model, data, **evaluate_kwargs)
-    step = checkpoint_global_step(checkpoint_path)
-    results["global_step"] = -1 if step is None else step
-    return results
-
-
-def predict(
-    strategy: tf.distribute.Strategy,
-    model: keras.Model,
-    dataset: tf.data.Dataset,
-    *,
-    output_fn: Optional[Callable[[Nested, Nested], Nested]] = None,
-    num_steps: Optional[int] = None,
-    jit_compile: bool = False,
-) -> Nested:
-    """Runs the model (``training=False``) over ``dataset`` and returns every output, in input order.
-
-    Args:
-      strategy: a single-worker strategy (one_device or mirrored; on TPU pad to full batches).
-      model: a model created under ``strategy.scope()``.
-      dataset: GLOBAL batches, in order; a final partial batch is fine.
-      output_fn: ``(features, outputs) -> nested tensors`` with a leading batch dimension to collect
-        (e.g. probabilities plus an id feature); default: the model outputs.
-      num_steps: stop after this many batches; None runs to the end of ``dataset``.
-      jit_compile: XLA-compile the forward pass.
-
-    Returns:
-      The structure of ``output_fn``'s result with numpy arrays concatenated along axis 0: one row per
-      input example, in dataset order.
-    """
-    distributed = _distribute_eval_data(strategy, dataset, "predict")
-    _ensure_built(strategy, model, dataset)
-    forward = _forward_fn(model, jit_compile)
-
-    def replica_predict(features: Nested) -> Nested:
-        outputs = forward(features)
-        return outputs if output_fn is None else output_fn(features, outputs)
-
-    step = _step_function(strategy, distributed, replica_predict)
-    chunks: list[Nested] = []
-    for index, batch in enumerate(distributed):
-        if num_steps is not None and index >= num_steps:
-            break
-        # The strategy splits each global batch into consecutive slices, one per replica, in order.
-        chunks.extend(strategy.experimental_local_results(step(batch)))
-    if not chunks:
-        raise ValueError("predict got an empty dataset: there is nothing to predict.")
-    return tf.nest.map_structure(
-        lambda *parts: np.concatenate([np.asarray(p) for p in parts], axis=0), *chunks
-    )
