@@ -8,11 +8,14 @@
    `SquadFeature` per span: ``[CLS] question [SEP] span [SEP]`` zero-padded to ``max_seq_length``,
    with segment ids, ``p_mask``, max-context flags and, when training, the answer's positions
    (0/0 and ``is_impossible`` when the answer is not wholly inside the span). An example whose
-   paragraph cannot be aligned is dropped with a warning, as the original does.
+   paragraph cannot be aligned is dropped with a warning, as the original does. Chunks of consecutive
+   examples are converted by forked workers (``num_workers``); ids are numbered in order afterwards, so
+   the output does not depend on the number of workers.
 3. `write_squad_features` writes the features as TFRecords in document order (``unique_ids``,
    ``input_ids``, ``input_mask``, ``segment_ids``, ``p_mask`` int64, plus ``start_positions``,
    ``end_positions``, ``is_impossible`` when training) and, for evaluation, a JSON side file
    (`eval_features_path`) with what post-processing needs; `load_eval_features` reads it back.
+   `feature_fingerprint` is what a cached feature file is built from (`albert_tf.data.cache`).
 4. `squad_dataset` reads the TFRecords as batches of model inputs.
 
 Only the SentencePiece tokenizer is supported, as in the original.
@@ -23,7 +26,7 @@ import dataclasses
 import functools
 import json
 import os
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 import tensorflow as tf
 from absl import logging
@@ -34,6 +37,7 @@ from albert_tf.data import cache, parallel, records
 FIRST_UNIQUE_ID = 1000000000
 # Examples per task of the parallel conversion (cut at the next paragraph change).
 EXAMPLES_PER_CHUNK = 256
+_R = TypeVar("_R")
 _SIDE_FORMAT = "albert_tf.squad.eval_features"
 _SIDE_FORMAT_VERSION = 1
 
@@ -559,29 +563,29 @@ def _convert_chunk(state: tuple[Sequence[SquadExample], Any, tuple], bounds: tup
     return per_example
 
 
-def _features_per_example(examples: Sequence[SquadExample], tokenizer: Any, max_seq_length: int,
-                          doc_stride: int, max_query_length: int, is_training: bool, do_lower_case: bool,
-                          num_workers: int | None) -> Iterator[list[SquadFeature]]:
-    """Yields, for every example in order, its features (possibly none) with their final example index
-    and unique id. Chunks of about `EXAMPLES_PER_CHUNK` examples are converted by ``num_workers`` forked
-    processes (`parallel.ordered_map`); their local ids are shifted here, so the result does not depend
-    on the number of workers."""
-    _check_settings(tokenizer, max_seq_length, doc_stride, max_query_length)
+def _encode_chunk(state: tuple[Sequence[SquadExample], Any, tuple], bounds: tuple[int, int]
+                  ) -> list[list[tuple[SquadFeatureInfo, bool, bytes]]]:
+    """`_convert_chunk`, each feature already serialized: (info, is_impossible, record), chunk-local ids."""
+    is_training = state[2][3]
+    return [[(f.info, f.is_impossible, serialize_feature(f, is_training)) for f in features]
+            for features in _convert_chunk(state, bounds)]
+
+
+def _per_example(chunk_fn: Callable[[Any, tuple[int, int]], list[list[_R]]], examples: Sequence[SquadExample],
+                 tokenizer: Any, settings: tuple[int, int, int, bool, bool], num_workers: int | None
+                 ) -> Iterator[list[_R]]:
+    """Yields ``chunk_fn``'s list for every example, in order. Chunks of about `EXAMPLES_PER_CHUNK`
+    examples (`_chunk_bounds`) go to ``num_workers`` forked processes (None: every CPU) through
+    `parallel.ordered_map`; the callers number the features in order, so the result does not depend on
+    the number of workers. ``settings``: (max_seq_length, doc_stride, max_query_length, is_training,
+    do_lower_case)."""
+    _check_settings(tokenizer, *settings[:3])
     bounds = _chunk_bounds(examples, EXAMPLES_PER_CHUNK)
     if num_workers is None:
         num_workers = os.cpu_count() or 1
-    state = (examples, tokenizer, (max_seq_length, doc_stride, max_query_length, is_training, do_lower_case))
-    unique_id = FIRST_UNIQUE_ID
-    example_index = 0
-    for chunk in parallel.ordered_map(_convert_chunk, state, bounds, min(num_workers, len(bounds))):
-        for features in chunk:
-            shifted = []
-            for feature in features:
-                info = dataclasses.replace(feature.info, unique_id=unique_id, example_index=example_index)
-                shifted.append(dataclasses.replace(feature, info=info))
-                unique_id += 1
-            yield shifted
-            example_index += 1
+    for chunk in parallel.ordered_map(chunk_fn, (examples, tokenizer, settings), bounds,
+                                      min(num_workers, len(bounds))):
+        yield from chunk
 
 
 def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer: Any,
@@ -608,9 +612,14 @@ def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer: An
     Raises:
       ValueError: a WordPiece tokenizer or inconsistent lengths.
     """
-    for features in _features_per_example(examples, tokenizer, max_seq_length, doc_stride, max_query_length,
-                                          is_training, do_lower_case, num_workers):
-        yield from features
+    settings = (max_seq_length, doc_stride, max_query_length, is_training, do_lower_case)
+    unique_id = FIRST_UNIQUE_ID
+    for example_index, features in enumerate(_per_example(_convert_chunk, examples, tokenizer, settings,
+                                                           num_workers)):
+        for feature in features:
+            info = dataclasses.replace(feature.info, unique_id=unique_id, example_index=example_index)
+            yield dataclasses.replace(feature, info=info)
+            unique_id += 1
 
 
 # ----------------------------------------------------------------------------------------------
@@ -618,7 +627,8 @@ def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer: An
 # ----------------------------------------------------------------------------------------------
 
 def serialize_feature(feature: SquadFeature, is_training: bool) -> bytes:
-    """The original FeatureWriter's ``tf.train.Example``, serialized."""
+    """The original FeatureWriter's ``tf.train.Example``, serialized with sorted keys (the same bytes in
+    every process)."""
     values = {
         "unique_ids": records.int64_feature([feature.info.unique_id]),
         "input_ids": records.int64_feature(feature.input_ids),
@@ -630,7 +640,15 @@ def serialize_feature(feature: SquadFeature, is_training: bool) -> bytes:
         values["start_positions"] = records.int64_feature([feature.start_position])
         values["end_positions"] = records.int64_feature([feature.end_position])
         values["is_impossible"] = records.int64_feature([int(feature.is_impossible)])
-    return records.to_example(values).SerializeToString()
+    return records.to_example(values).SerializeToString(deterministic=True)
+
+
+def _with_unique_id(record: bytes, unique_id: int) -> tuple[bytes, tf.train.Example]:
+    """A serialized feature with its ``unique_ids`` set (sorted keys, as `serialize_feature`), and the
+    parsed ``tf.train.Example``."""
+    example = tf.train.Example.FromString(record)
+    example.features.feature["unique_ids"].int64_list.value[0] = unique_id
+    return example.SerializeToString(deterministic=True), example
 
 
 def eval_features_path(output_file: str) -> str:
@@ -770,20 +788,24 @@ def write_squad_features(examples: Sequence[SquadExample], tokenizer: Any, outpu
     impossible = 0
     skipped = []
     logging.info("Writing the features of %d questions to %s", len(examples), output_file)
-    per_example = _features_per_example(examples, tokenizer, max_seq_length, doc_stride, max_query_length,
-                                        is_training, do_lower_case, num_workers)
+    settings_tuple = (max_seq_length, doc_stride, max_query_length, is_training, do_lower_case)
+    per_example = _per_example(_encode_chunk, examples, tokenizer, settings_tuple, num_workers)
+    unique_id = FIRST_UNIQUE_ID
     with records.RoundRobinWriter([output_file]) as writer:
-        for example, features in zip(examples, parallel.progress(per_example, len(examples), "questions",
-                                                                 label="SQuAD features: ")):
-            if not features:
+        for example_index, (example, encoded) in enumerate(zip(examples, parallel.progress(
+                per_example, len(examples), "questions", label="SQuAD features: "))):
+            if not encoded:
                 skipped.append(example.qas_id)
-            for feature in features:
+            for local_info, is_impossible, local_record in encoded:
+                record, parsed = _with_unique_id(local_record, unique_id)
+                info = dataclasses.replace(local_info, unique_id=unique_id, example_index=example_index)
                 if writer.count < 3:
-                    _log_feature(feature, example, tokenizer, is_training)
-                writer.write(serialize_feature(feature, is_training))
-                impossible += int(feature.is_impossible)
+                    _log_feature(info, parsed, example, tokenizer, is_training)
+                writer.write(record)
+                impossible += int(is_impossible)
                 if not is_training:
-                    infos.append(feature.info)
+                    infos.append(info)
+                unique_id += 1
         num_features = writer.count
     side_file = None
     if not is_training:
@@ -819,18 +841,17 @@ def feature_fingerprint(tokenizer: Any, input_file: str, is_training: bool, do_l
                              squad_version=squad_version)
 
 
-def _log_feature(feature: SquadFeature, example: SquadExample, tokenizer: Any,
+def _log_feature(info: SquadFeatureInfo, record: tf.train.Example, example: SquadExample, tokenizer: Any,
                  is_training: bool) -> None:
-    info = feature.info
-    input_ids = feature.input_ids[:sum(feature.input_mask)]
+    values = {name: list(feature.int64_list.value) for name, feature in record.features.feature.items()}
+    input_ids = values["input_ids"][:sum(values["input_mask"])]
     logging.info("unique_id: %d  qas_id: %s  doc_span_index: %d\n  pieces: %s\n  input_ids: %s",
                  info.unique_id, example.qas_id, info.doc_span_index,
                  " ".join(tokenizer.convert_ids_to_tokens(input_ids)), input_ids)
-    if is_training and not feature.is_impossible:
-        pieces = tokenizer.convert_ids_to_tokens(
-            feature.input_ids[feature.start_position:feature.end_position + 1])
-        logging.info("  answer: %s (positions %d-%d)", tokenizer.sp_model.DecodePieces(pieces),
-                     feature.start_position, feature.end_position)
+    if is_training and not values["is_impossible"][0]:
+        start, end = values["start_positions"][0], values["end_positions"][0]
+        pieces = tokenizer.convert_ids_to_tokens(values["input_ids"][start:end + 1])
+        logging.info("  answer: %s (positions %d-%d)", tokenizer.sp_model.DecodePieces(pieces), start, end)
 
 
 def squad_feature_spec(seq_length: int, is_training: bool) -> dict[str, tf.io.FixedLenFeature]:
