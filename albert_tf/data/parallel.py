@@ -8,6 +8,7 @@ same either way.
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import time
@@ -47,8 +48,15 @@ def ordered_map(fn: Callable[[_S, Any], _R], state: _S, tasks: Iterable, num_wor
             yield fn(state, task)
         return
     context = multiprocessing.get_context("fork")
-    with context.Pool(num_workers, initializer=_init_worker, initargs=(state,)) as pool:
-        yield from pool.imap(_call_in_worker, ((fn, t) for t in tasks))
+    # Objects that exist now are left out of garbage collections until the map ends: this process's
+    # collections (triggered by the many results it unpickles) skip the large state, and the workers'
+    # collections do not touch, and so copy, the pages they share with it.
+    gc.freeze()
+    try:
+        with context.Pool(num_workers, initializer=_init_worker, initargs=(state,)) as pool:
+            yield from pool.imap(_call_in_worker, ((fn, t) for t in tasks))
+    finally:
+        gc.unfreeze()
 
 
 def _apply_to_range(state: tuple[Sequence, Callable], bounds: tuple[int, int]) -> list:
