@@ -109,6 +109,7 @@ class SquadTask(Task):
         self.name = f"squad_{settings.squad_version}"
         self._num_train_examples: Optional[int] = None
         self._predict_side: Optional[squad.EvalSideInfo] = None
+        self._train_features_ready = False
         self._predict_json: Any = None
 
     # ---------------------------------------------------------------------------------- settings
@@ -239,10 +240,13 @@ class SquadTask(Task):
             cache.ensure_features(path, expected, build)
 
     def train_features(self) -> str:
-        """`train_feature_file`, built from `train_file` when missing or stale (`_ensure_features`)."""
+        """`train_feature_file`, built from `train_file` when missing or stale (`_ensure_features`, checked once
+        per task: every input pipeline asks)."""
         s = self.settings
-        self._ensure_features(s.train_file, self.train_feature_file, is_training=True,
-                              given=bool(s.train_feature_file))
+        if not self._train_features_ready:
+            self._ensure_features(s.train_file, self.train_feature_file, is_training=True,
+                                  given=bool(s.train_feature_file))
+            self._train_features_ready = True
         return self.train_feature_file
 
     @property
