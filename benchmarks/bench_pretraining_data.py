@@ -147,7 +147,8 @@ def main(argv: list[str]) -> None:
     print(f"start-up (imports, TensorFlow included): {base_report['startup_cpu']:.1f} CPU s and "
           f"{base_report['startup_rss'] / 2**20:.0f} MB resident, serial in every run.")
     print(f"instances: {base_report['instances']}. inst/cpu_s: instances per CPU second of all processes; "
-          "MB/GB in: peak minus the start-up resident set, per GB of input. seconds are whole processes (start-up included); main_cpu "
+          "MB/GB in: peak minus the start-up resident set, per GB of input. seconds are whole processes "
+          "(start-up included); main_cpu "
           "is the serial part (start-up, reading, assembling the corpus, shuffle, write), which bounds the "
           "speed-up at (main_cpu + worker_cpu) / main_cpu with enough free cores.")
     print(f"(speed-up relative to {results[0][0]} worker(s); output files in {work_dir})")

@@ -22,13 +22,11 @@ Gradients are clipped (by the optimizer) after that cross-replica sum, i.e. on t
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 import time
 from typing import Any, Callable, Mapping, Optional, Union
 
-import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 from absl import logging
@@ -246,7 +244,8 @@ class Trainer:
         # XLA covers the optimizer update only where every variable lives on this replica's device.
         jit_update = jit_compile and replicas == 1
         self._micro_step_fn = tf.function(self._micro_step, jit_compile=True) if jit_update else self._micro_step
-        self._apply_fn = tf.function(self._apply_accumulated, jit_compile=True) if jit_update else self._apply_accumulated
+        self._apply_fn = (tf.function(self._apply_accumulated, jit_compile=True) if jit_update
+                          else self._apply_accumulated)
         self._forward_backward_fn = (
             tf.function(self._forward_backward, jit_compile=True) if jit_compile and not jit_update
             else self._forward_backward
