@@ -392,7 +392,8 @@ def generated_squad_file(tmp_path):
 
 
 @pytest.mark.parametrize("is_training", [True, False])
-def test_files_do_not_depend_on_the_number_of_workers(tokenizer, tmp_path, monkeypatch, is_training):
+def test_files_do_not_depend_on_the_number_of_workers(tokenizer, tmp_path, monkeypatch, caplog, is_training):
+    caplog.set_level(logging.INFO)
     examples = squad.read_squad_examples(generated_squad_file(tmp_path), is_training)
     if is_training:  # as the task does: paragraphs interleave
         random.Random(12345).shuffle(examples)
@@ -408,6 +409,8 @@ def test_files_do_not_depend_on_the_number_of_workers(tokenizer, tmp_path, monke
         ids = [e.features.feature["unique_ids"].int64_list.value[0] for e in read_raw(out)]
         assert ids == list(range(1000000000, 1000000000 + summary.num_features))
     assert len(squad._chunk_bounds(examples, 2)) >= 3
+    # One progress line at the end of each file (the 10 s lines need a longer job).
+    assert sum(r.getMessage().startswith("SQuAD features: 9/9 questions in ") for r in caplog.records) == 2
     assert outputs[0] == outputs[1] and len(outputs[0]) == (1 if is_training else 2)
     if not is_training:  # example indexes of the side file: 4 windowed questions, 3 single ones, none for "bad"
         side = squad.load_eval_features(squad.eval_features_path(out))

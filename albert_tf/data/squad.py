@@ -792,8 +792,9 @@ def write_squad_features(examples: Sequence[SquadExample], tokenizer: Any, outpu
     per_example = _per_example(_encode_chunk, examples, tokenizer, settings_tuple, num_workers)
     unique_id = FIRST_UNIQUE_ID
     with records.RoundRobinWriter([output_file]) as writer:
-        for example_index, (example, encoded) in enumerate(zip(examples, parallel.progress(
-                per_example, len(examples), "questions", label="SQuAD features: "))):
+        for example_index, encoded in enumerate(parallel.progress(per_example, len(examples), "questions",
+                                                                  label="SQuAD features: ")):
+            example = examples[example_index]
             if not encoded:
                 skipped.append(example.qas_id)
             for local_info, is_impossible, local_record in encoded:
