@@ -24,7 +24,7 @@ import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 from albert_tf import optimization  # noqa: E402
-from albert_tf.core import distribute, evaluator, trainer as training  # noqa: E402
+from albert_tf.core import distribute, driver, evaluator, trainer as training  # noqa: E402
 
 # The toy model reads only "ids"; tf_keras warns about the other feature keys on every call.
 warnings.filterwarnings("ignore", message="Input dict contained keys")
@@ -173,11 +173,20 @@ def _worker(out_path: str, model_dir: str) -> None:
     strategy = distribute.get_strategy("multi_worker_mirrored")
     trainer, summary = train_toy(strategy, model_dir, save_checkpoints_steps=3, optimizer_fn=toy_sgd)
     weights = {f"w{i}": w for i, w in enumerate(trainer.model.get_weights())}
+    # The one driver under the same strategy: it trains and writes the TF1 layout on the chief only, and
+    # skips evaluation (which cannot run with uneven final batches across workers).
+    from test_driver import ToyRun, ToyTask  # noqa: E402 (the toy task of tests/test_driver.py)
+
+    run = ToyRun(output_dir=model_dir + "_driver", do_train=True, do_eval=True, train_batch_size=4, train_steps=2,
+                 save_checkpoints_steps=1, steps_per_loop=1, write_summaries=False, learning_rate=1e-2)
+    result = driver.run(ToyTask(run), strategy)
     np.savez(
         out_path,
         replicas=strategy.num_replicas_in_sync,
         step=summary["global_step"],
         chief=distribute.is_chief(strategy),
+        driver_step=result["train"]["global_step"],
+        driver_evals=len(result["eval"]),
         **weights,
     )
 

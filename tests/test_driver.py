@@ -54,7 +54,7 @@ class ToyTask(Task):
         return AlbertClassifier(CONFIG, 2, dropout_rate=0.0, encoder=encoder)
 
     def train_dataset(self, input_context):
-        batch = self.settings.train_batch_size
+        batch = input_context.get_per_replica_batch_size(self.micro_batch_size())
         return tf.data.Dataset.from_tensor_slices(_examples(batch, 0)).batch(batch).repeat()
 
     def loss(self, features, outputs):

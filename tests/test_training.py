@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import distributed_child as toy  # noqa: E402
 
+from albert_tf import checkpoints  # noqa: E402
 from albert_tf.core import distribute, evaluator, flags as runtime_flags, trainer as training  # noqa: E402
 
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distributed_child.py")
@@ -122,6 +123,11 @@ def test_multi_worker_mirrored_two_processes(tmp_path, strategy):
         _assert_same_weights([w[f"w{i}"] for i in range(5)], one_device.model.get_weights(), atol=1e-5)
     _assert_same_weights([workers[1][f"w{i}"] for i in range(5)],
                          [workers[0][f"w{i}"] for i in range(5)], atol=0)
+    # The driver's run under the same strategy: trained on both, TF1 checkpoints from the chief, no eval.
+    assert [int(w["driver_step"]) for w in workers] == [2, 2] and [int(w["driver_evals"]) for w in workers] == [0, 0]
+    driver_dir = str(model_dir) + "_driver"
+    assert [step for step, _ in checkpoints.step_checkpoints(driver_dir)] == [1, 2]
+    assert not os.path.exists(os.path.join(driver_dir, "eval_results.txt"))
     # Only the chief wrote into model_dir.
     assert sorted(os.listdir(model_dir)) == ["summaries", "tf2_checkpoints"]
     assert sorted(os.listdir(model_dir / "tf2_checkpoints")) == [
