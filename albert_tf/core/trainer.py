@@ -33,6 +33,7 @@ from absl import logging
 
 from albert_tf.core import distribute
 from albert_tf.core.evaluator import ensure_built, to_float32
+from albert_tf.data.parallel import format_duration
 
 CHECKPOINT_SUBDIR = "tf2_checkpoints"
 CHECKPOINT_NAME = "ckpt"
@@ -75,18 +76,6 @@ def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
     if callable(lr):  # A bare schedule (legacy optimizers): evaluate it at the current step.
         lr = lr(optimizer.iterations)
     return float(tf.convert_to_tensor(lr))
-
-
-def _format_duration(seconds: float) -> str:
-    """``4m18s``-style duration."""
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
 
 
 def _next_boundary(step: int, every: int) -> int:
@@ -439,7 +428,7 @@ class Trainer:
         logging.info(
             "step %d/%d (%.1f%%) loss=%.4f%s lr=%.3e %.2f steps/s %.1f ex/s ETA %s",
             step, self.num_train_steps, 100.0 * step / self.num_train_steps, loss, metric_text, lr,
-            steps_per_second, examples_per_second, _format_duration(remaining),
+            steps_per_second, examples_per_second, format_duration(remaining),
         )
         if writer is not None:
             with writer.as_default(step=step):
