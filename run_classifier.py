@@ -26,45 +26,25 @@ flags.DEFINE_string("task_name", None, "The task: cola, mnli, mismnli, mrpc, rte
                     "ax (predict only, with an MNLI model) or xnli.")
 flags.DEFINE_string("vocab_file", None, "WordPiece vocabulary (used when --spm_model_file is not given).")
 flags.DEFINE_string("spm_model_file", None, "The SentencePiece model (e.g. 30k-clean.model).")
-flags.DEFINE_string("output_dir", None, "Where checkpoints, eval and prediction results are written.")
 flags.DEFINE_string("cached_dir", None, "Where the cached <task>_{train,eval}.tf_record go (default: --output_dir).")
-flags.DEFINE_string("init_checkpoint", None, "Pretrained checkpoint (official layout; prefix or directory), or a "
-                    "fine-tuned one to predict with (e.g. MNLI for ax).")
-flags.DEFINE_string("albert_hub_module_handle", None, "A TF-Hub encoder (TF2 SavedModel or the original's TF1 "
-                    "module; local directory or URL) to fine-tune instead of --albert_config_file's AlbertModel.")
 flags.DEFINE_bool("do_lower_case", True, "Lower-case the input text (True for the released models).")
 flags.DEFINE_integer("max_seq_length", 512, "Maximum total sequence length after tokenization.")
-flags.DEFINE_bool("do_train", False, "Whether to fine-tune.")
-flags.DEFINE_bool("do_eval", False, "Whether to evaluate every checkpoint on the dev set.")
-flags.DEFINE_bool("do_predict", False, "Whether to predict the test set with model.ckpt-best.")
-flags.DEFINE_integer("train_batch_size", 32, "Global training batch size.")
-flags.DEFINE_integer("eval_batch_size", 8, "Evaluation batch size.")
-flags.DEFINE_integer("predict_batch_size", 8, "Prediction batch size.")
-flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate.")
 flags.DEFINE_integer("train_step", 1000, "Total number of training steps.")
 flags.DEFINE_integer("warmup_step", 0, "Number of linear warmup steps.")
-flags.DEFINE_integer("save_checkpoints_steps", 1000, "How often to save (and evaluate) a checkpoint.")
-flags.DEFINE_integer("keep_checkpoint_max", 5, "How many model.ckpt-<step> to keep (0: all).")
-flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "The optimizer for training.")
-flags.DEFINE_string("export_dir", None, "Export a SavedModel of model.ckpt-best under <export_dir>/<timestamp>/.")
 flags.DEFINE_float("threshold_to_export", float("nan"), "A threshold served as a constant `threshold` output "
                    "of the exported SavedModel (default NaN: none).")
 flags.DEFINE_float("classifier_dropout", 0.1, "Dropout on the pooled output in training (the original's 0.1).")
 flags.DEFINE_string("xnli_language", "zh", "Language of the xnli task.")
-runtime_flags.define_runtime_flags()
+runtime_flags.define_driver_flags()
 FLAGS = flags.FLAGS
 
 
 def main(_):
     cli.check_choice("task_name", FLAGS.task_name, task_names.GLUE_TASKS, task_names.TASK_ALIASES)
-    from albert_tf.core import distribute, driver  # TensorFlow loads here, after the cheap checks
-    from albert_tf.tasks.glue import ClassifierRun, GlueTask
+    from albert_tf.tasks.glue import ClassifierRun, GlueTask  # TensorFlow loads here, after the cheap checks
 
-    distribute.configure_precision(FLAGS.mixed_precision)
-    strategy = runtime_flags.strategy_from_flags(FLAGS)
-    run = runtime_flags.run_config_from_flags(
-        ClassifierRun, FLAGS, unflagged=("poly_power", "start_warmup_step", "init_from_group0"))
-    driver.run(GlueTask(run), strategy)
+    runtime_flags.run_task(GlueTask, ClassifierRun, FLAGS,
+                           unflagged=("poly_power", "start_warmup_step", "init_from_group0"))
 
 
 if __name__ == "__main__":

@@ -13,43 +13,29 @@ cli.quiet_tensorflow()  # before TensorFlow is imported: a readable console
 
 from absl import flags  # noqa: E402
 
-from albert_tf.core import distribute, flags as runtime_flags  # noqa: E402
-from albert_tf.core import driver  # noqa: E402
+from albert_tf.core import flags as runtime_flags  # noqa: E402
 from albert_tf.tasks.pretraining import PretrainingRun, PretrainingTask  # noqa: E402
 
 flags.DEFINE_string("albert_config_file", None, "The albert_config.json of the model to train.")
 flags.DEFINE_string("input_file", None, "Input TFRecord files (comma-separated globs).")
-flags.DEFINE_string("output_dir", None, "Where checkpoints, summaries and eval_results.txt are written.")
-flags.DEFINE_string("init_checkpoint", None, "Initial checkpoint (official layout; prefix or directory).")
-flags.DEFINE_string("albert_hub_module_handle", None, "A TF-Hub encoder to pretrain further (the original's TF1 "
-                    "module, or a TF2 SavedModel exposing its embedding table).")
 flags.DEFINE_string("eval_input_file", None, "TFRecords for --do_eval (default: --input_file, as the original).")
 flags.DEFINE_integer("max_seq_length", 512, "Maximum sequence length; must match the TFRecords.")
 flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked LM predictions per sequence; must match the TFRecords.")
-flags.DEFINE_bool("do_train", True, "Whether to run training.")
-flags.DEFINE_bool("do_eval", False, "Whether to evaluate (at every checkpoint when training).")
-flags.DEFINE_integer("train_batch_size", 4096, "Global training batch size.")
-flags.DEFINE_integer("eval_batch_size", 64, "Global evaluation batch size.")
-flags.DEFINE_enum("optimizer", "lamb", ["adamw", "lamb"], "The optimizer for training.")
-flags.DEFINE_float("learning_rate", 0.00176, "The initial learning rate.")
 flags.DEFINE_float("poly_power", 1.0, "The power of the polynomial decay.")
 flags.DEFINE_integer("num_train_steps", 125000, "Number of training steps.")
 flags.DEFINE_integer("num_warmup_steps", 3125, "Number of warmup steps.")
 flags.DEFINE_integer("start_warmup_step", 0, "The step at which warmup starts.")
-flags.DEFINE_integer("save_checkpoints_steps", 5000, "How often to save checkpoints.")
-flags.DEFINE_integer("keep_checkpoint_max", 5, "How many model.ckpt-<step> to keep (0: all).")
 flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of eval batches.")
 flags.DEFINE_bool("init_from_group0", False, "Initialise every parameter group from group_0 of --init_checkpoint.")
-runtime_flags.define_runtime_flags()
+runtime_flags.define_driver_flags(do_train=True, train_batch_size=4096, eval_batch_size=64, learning_rate=0.00176,
+                                  optimizer="lamb", save_checkpoints_steps=5000,
+                                  skip=("do_predict", "predict_batch_size", "export_dir"))
 FLAGS = flags.FLAGS
 
 
 def main(_):
-    distribute.configure_precision(FLAGS.mixed_precision)
-    strategy = runtime_flags.strategy_from_flags(FLAGS)
-    run = runtime_flags.run_config_from_flags(
-        PretrainingRun, FLAGS, unflagged=("do_predict", "export_dir", "predict_batch_size"))
-    driver.run(PretrainingTask(run), strategy)
+    runtime_flags.run_task(PretrainingTask, PretrainingRun, FLAGS,
+                           unflagged=("do_predict", "export_dir", "predict_batch_size"))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ cli.quiet_tensorflow()  # before TensorFlow is imported: a readable console
 
 from absl import app, flags  # noqa: E402
 
-from albert_tf.core import distribute, driver, flags as runtime_flags  # noqa: E402
+from albert_tf.core import flags as runtime_flags  # noqa: E402
 from albert_tf.tasks.race import RaceRun, RaceTask  # noqa: E402
 
 flags.DEFINE_string("data_dir", None, "The folder holding RACE/{train,dev,test}/{middle,high}/ (one JSON article per "
@@ -34,42 +34,22 @@ flags.DEFINE_string("eval_file", None, "Dev features; built from the dev split w
 flags.DEFINE_string("predict_file", None, "Test features; used as is when it exists, else built from the test "
                     "split. Default: <output_dir>/predict.tf_record.")
 flags.DEFINE_string("spm_model_file", None, "The SentencePiece model (e.g. 30k-clean.model).")
-flags.DEFINE_string("output_dir", None, "Where checkpoints, eval and prediction results are written.")
-flags.DEFINE_string("init_checkpoint", None, "Pretrained checkpoint (official layout; prefix or directory), or a "
-                    "fine-tuned RACE one to evaluate or predict with.")
-flags.DEFINE_string("albert_hub_module_handle", None, "A TF-Hub encoder (TF2 SavedModel or the original's TF1 "
-                    "module; local directory or URL) to fine-tune instead of --albert_config_file's AlbertModel.")
 flags.DEFINE_bool("do_lower_case", True, "Lower-case the input text (True for the released models).")
 flags.DEFINE_float("dropout_prob", 0.1, "Dropout on the pooled output in training.")
 flags.DEFINE_integer("max_seq_length", 512, "Length of [CLS] article [SEP] question+option [SEP], per choice.")
 flags.DEFINE_integer("max_qa_length", 128, "Question+option pieces kept (the last ones).")
 flags.DEFINE_bool("high_only", False, "Only the high-school questions.")
 flags.DEFINE_bool("middle_only", False, "Only the middle-school questions.")
-flags.DEFINE_bool("do_train", True, "Whether to fine-tune.")
-flags.DEFINE_bool("do_eval", True, "Whether to evaluate every checkpoint on the dev set.")
-flags.DEFINE_bool("do_predict", False, "Whether to predict the test set with model.ckpt-best.")
-flags.DEFINE_integer("train_batch_size", 32, "Global training batch size.")
-flags.DEFINE_integer("eval_batch_size", 8, "Evaluation batch size.")
-flags.DEFINE_integer("predict_batch_size", 8, "Prediction batch size.")
-flags.DEFINE_float("learning_rate", 1e-5, "The initial learning rate.")
 flags.DEFINE_integer("train_step", 12000, "Total number of training steps.")
 flags.DEFINE_integer("warmup_step", 1000, "Number of linear warmup steps.")
-flags.DEFINE_integer("save_checkpoints_steps", 100, "How often to save (and evaluate) a checkpoint.")
-flags.DEFINE_integer("keep_checkpoint_max", 5, "How many model.ckpt-<step> to keep (0: all).")
-flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "The optimizer for training.")
-flags.DEFINE_string("export_dir", None, "Export a SavedModel of model.ckpt-best under <export_dir>/<timestamp>/.")
-runtime_flags.define_runtime_flags()
+runtime_flags.define_driver_flags(do_train=True, do_eval=True, learning_rate=1e-5, save_checkpoints_steps=100)
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    distribute.configure_precision(FLAGS.mixed_precision)
-    strategy = runtime_flags.strategy_from_flags(FLAGS)
-    run = runtime_flags.run_config_from_flags(
-        RaceRun, FLAGS, unflagged=("poly_power", "start_warmup_step", "init_from_group0"))
-    driver.run(RaceTask(run), strategy)
+    runtime_flags.run_task(RaceTask, RaceRun, FLAGS, unflagged=("poly_power", "start_warmup_step", "init_from_group0"))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from typing import Optional  # noqa: E402
 from absl import flags  # noqa: E402
 
 from albert_tf import squad_postprocess  # noqa: E402
-from albert_tf.core import distribute, driver, flags as runtime_flags  # noqa: E402
+from albert_tf.core import flags as runtime_flags  # noqa: E402
 from albert_tf.data import squad  # noqa: E402
 from albert_tf.squad_eval import VERSIONS  # noqa: E402
 from albert_tf.tasks.squad import SquadRun, SquadTask  # noqa: E402
@@ -38,7 +38,6 @@ def define_flags(squad_version: Optional[str] = None) -> None:
     flags.DEFINE_string("albert_config_file", None, "The albert_config.json of the pretrained model.")
     flags.DEFINE_string("vocab_file", None, "Unused: SQuAD features need --spm_model_file (kept for compatibility).")
     flags.DEFINE_string("spm_model_file", None, "The SentencePiece model (e.g. 30k-clean.model).")
-    flags.DEFINE_string("output_dir", None, "Where checkpoints, eval results and predictions are written.")
     flags.DEFINE_string("train_file", None, "SQuAD json for training, e.g. train-v1.1.json.")
     flags.DEFINE_string("predict_file", None, "SQuAD json for evaluation and predictions, e.g. dev-v1.1.json.")
     flags.DEFINE_string("train_feature_file", None, "Training TFRecord; built when missing (default "
@@ -47,30 +46,15 @@ def define_flags(squad_version: Optional[str] = None) -> None:
                         "as is when it exists, else built (default <output_dir>/predict.tf_record).")
     flags.DEFINE_string("predict_feature_left_file", None, "Original flag, unused: the post-processing side "
                         "information is written next to --predict_feature_file.")
-    flags.DEFINE_string("init_checkpoint", None, "Pretrained checkpoint (official layout; prefix or directory), or "
-                        "for prediction alone a fine-tuned SQuAD checkpoint or run directory.")
-    flags.DEFINE_string("albert_hub_module_handle", None, "A TF-Hub ALBERT encoder instead of --init_checkpoint.")
     flags.DEFINE_bool("do_lower_case", defaults.do_lower_case, "Lower-case the input text.")
     flags.DEFINE_integer("max_seq_length", defaults.max_seq_length, "Sequence length (question + context window).")
     flags.DEFINE_integer("doc_stride", defaults.doc_stride, "How far apart the context windows start, in pieces.")
     flags.DEFINE_integer("max_query_length", defaults.max_query_length, "Question pieces beyond this are cut.")
-    flags.DEFINE_bool("do_train", False, "Whether to fine-tune.")
-    flags.DEFINE_bool("do_eval", False, "Whether to evaluate every checkpoint on --predict_file (EM/F1).")
-    flags.DEFINE_bool("do_predict", False, "Whether to predict --predict_file with model.ckpt-best.")
-    flags.DEFINE_integer("train_batch_size", defaults.train_batch_size, "Global training batch size.")
-    flags.DEFINE_integer("predict_batch_size", defaults.predict_batch_size, "Evaluation/prediction batch size.")
-    flags.DEFINE_float("learning_rate", defaults.learning_rate, "The initial learning rate.")
     flags.DEFINE_float("num_train_epochs", defaults.num_train_epochs, "Training epochs (over questions).")
     flags.DEFINE_float("warmup_proportion", defaults.warmup_proportion, "Share of the steps with linear warmup.")
-    flags.DEFINE_integer("save_checkpoints_steps", defaults.save_checkpoints_steps, "How often to save (and "
-                         "evaluate) a checkpoint.")
-    flags.DEFINE_integer("keep_checkpoint_max", defaults.keep_checkpoint_max, "How many model.ckpt-<step> to keep "
-                         "(0: all).")
-    flags.DEFINE_enum("optimizer", defaults.optimizer, ["adamw", "lamb"], "The optimizer for training.")
     flags.DEFINE_integer("n_best_size", defaults.n_best_size, "Size of the n-best lists.")
     flags.DEFINE_integer("max_answer_length", defaults.max_answer_length, "Longest answer, in pieces.")
     flags.DEFINE_bool("use_einsum", defaults.use_einsum, "Original v1 flag (False for the TFLite export).")
-    flags.DEFINE_string("export_dir", None, "Export SavedModels of model.ckpt-best here.")
     flags.DEFINE_integer("start_n_top", defaults.start_n_top, "v2.0: beam size of the start positions.")
     flags.DEFINE_integer("end_n_top", defaults.end_n_top, "v2.0: end positions kept per start.")
     flags.DEFINE_float("dropout_prob", defaults.dropout_prob, "v2.0: dropout of the answerability layer.")
@@ -78,7 +62,11 @@ def define_flags(squad_version: Optional[str] = None) -> None:
                        "Default: tuned on --predict_file for evaluation, as the original.")
     if squad_version is None:
         flags.DEFINE_enum("squad_version", None, list(VERSIONS), "SQuAD version of the data and head.")
-    runtime_flags.define_runtime_flags()
+    runtime_flags.define_driver_flags(
+        train_batch_size=defaults.train_batch_size, predict_batch_size=defaults.predict_batch_size,
+        learning_rate=defaults.learning_rate, optimizer=defaults.optimizer,
+        save_checkpoints_steps=defaults.save_checkpoints_steps, keep_checkpoint_max=defaults.keep_checkpoint_max,
+        skip=("eval_batch_size",))  # SQuAD evaluates with --predict_batch_size, as the original
 
 
 def original_do_eval(flag_values: flags.FlagValues) -> bool:
@@ -93,16 +81,12 @@ def main(_, squad_version: Optional[str] = None) -> None:
     """Runs the task; `squad_version` is given by run_squad_v1.py / run_squad_v2.py, which also take
     `--do_train --do_predict` on a dev file as the original did (`original_do_eval`)."""
     FLAGS = flags.FLAGS
-    distribute.configure_precision(FLAGS.mixed_precision)
-    strategy = runtime_flags.strategy_from_flags(FLAGS)
-    run = runtime_flags.run_config_from_flags(
-        SquadRun, FLAGS, unflagged=UNFLAGGED, eval_batch_size=FLAGS.predict_batch_size,
-        squad_version=squad_version or FLAGS.squad_version,
-        do_eval=original_do_eval(FLAGS) if squad_version else FLAGS.do_eval)
-    driver.run(SquadTask(run), strategy)
+    runtime_flags.run_task(SquadTask, SquadRun, FLAGS, unflagged=UNFLAGGED, eval_batch_size=FLAGS.predict_batch_size,
+                           squad_version=squad_version or FLAGS.squad_version,
+                           do_eval=original_do_eval(FLAGS) if squad_version else FLAGS.do_eval)
 
 
 if __name__ == "__main__":
     define_flags()
-    flags.mark_flags_as_required(["squad_version", "output_dir", "albert_config_file"])
+    flags.mark_flags_as_required(["squad_version", "output_dir"])
     cli.run_main(main)

@@ -195,3 +195,16 @@ def test_flag_table_is_strict():
     run = runtime_flags.run_config_from_flags(ToyRun, values, unflagged=unflagged + ["scores", "crash_at"])
     assert run.overwrite_output_dir is False and run.gradient_accumulation_steps == 1
     assert run.train_steps == 7 and run.output_dir == "out" and run.scores is None
+
+
+def test_shared_flag_defaults_are_the_run_settings_defaults():
+    values = flags.FlagValues()
+    runtime_flags.define_driver_flags(flag_values=values)
+    values(["prog"])
+    defaults = RunSettings(output_dir="x")
+    derived = ("steps_per_loop", "jit_compile")  # None: from --iterations_per_loop / the device kind
+    shared = [f.name for f in dataclasses.fields(RunSettings)
+              if f.name in values and f.name not in ("output_dir",) + derived]
+    assert len(shared) >= 15
+    for name in shared:
+        assert values[name].value == getattr(defaults, name), name

@@ -74,6 +74,60 @@ def _definitions() -> list[tuple[Callable[..., Any], str, Any, str, dict]]:
     ]
 
 
+def define_driver_flags(*, do_train: bool = False, do_eval: bool = False, train_batch_size: int = 32,
+                        eval_batch_size: int = 8, predict_batch_size: int = 8, learning_rate: float = 5e-5,
+                        optimizer: str = "adamw", save_checkpoints_steps: int = 1000, keep_checkpoint_max: int = 5,
+                        skip: Iterable[str] = (), flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Defines the flags every task script shares (`RunSettings`' fields), with the script's original
+    defaults, plus the runtime flags. `skip` leaves out flags the script's original did not have (or defines
+    itself, e.g. with its own help text).
+
+    The keyword defaults are `RunSettings`' (a test keeps them equal).
+    """
+    definitions = [
+        (flags.DEFINE_string, "output_dir", None, "Where checkpoints, evaluation and prediction results are written."),
+        (flags.DEFINE_string, "init_checkpoint", None,
+         "Initial checkpoint: official TF1 layout (prefix or directory) or a Hugging Face directory; a pretrained "
+         "one (the task's head starts fresh) or one fine-tuned on this task (to continue, evaluate or predict)."),
+        (flags.DEFINE_string, "albert_hub_module_handle", None,
+         "A TF-Hub encoder (the original's TF1 module or a TF2 SavedModel; local directory or URL) to use instead "
+         "of --albert_config_file's AlbertModel."),
+        (flags.DEFINE_bool, "do_train", do_train, "Whether to train."),
+        (flags.DEFINE_bool, "do_eval", do_eval, "Whether to evaluate every checkpoint (alongside training, or the "
+         "saved ones without --do_train)."),
+        (flags.DEFINE_bool, "do_predict", False, "Whether to predict with model.ckpt-best."),
+        (flags.DEFINE_integer, "train_batch_size", train_batch_size, "Global training batch size."),
+        (flags.DEFINE_integer, "eval_batch_size", eval_batch_size, "Global evaluation batch size."),
+        (flags.DEFINE_integer, "predict_batch_size", predict_batch_size, "Global prediction batch size."),
+        (flags.DEFINE_float, "learning_rate", learning_rate, "The initial learning rate."),
+        (flags.DEFINE_integer, "save_checkpoints_steps", save_checkpoints_steps,
+         "How often to save (and evaluate) a checkpoint."),
+        (flags.DEFINE_integer, "keep_checkpoint_max", keep_checkpoint_max, "How many model.ckpt-<step> to keep (0: all)."),
+        (flags.DEFINE_string, "export_dir", None, "Export SavedModels of model.ckpt-best under this folder."),
+    ]
+    skip = set(skip)
+    for define, name, default, help_text in definitions:
+        if name not in skip:
+            define(name, default, help_text, flag_values=flag_values)
+    if "optimizer" not in skip:
+        flags.DEFINE_enum("optimizer", optimizer, ["adamw", "lamb"], "The optimizer for training.",
+                          flag_values=flag_values)
+    define_runtime_flags(flag_values)
+
+
+def run_task(make_task: Callable[[Any], Any], run_cls: type, flag_values: flags.FlagValues = flags.FLAGS, *,
+             renames: Optional[Mapping[str, str]] = None, unflagged: Iterable[str] = (),
+             **overrides: Any) -> dict[str, Any]:
+    """What every task script's `main` does: precision and strategy from the runtime flags, the run settings
+    through the strict flag table (`run_config_from_flags`), then the one driver on `make_task(settings)`."""
+    from albert_tf.core import distribute, driver  # imports TensorFlow
+
+    distribute.configure_precision(flag_values.mixed_precision)
+    strategy = strategy_from_flags(flag_values)
+    run = run_config_from_flags(run_cls, flag_values, renames=renames, unflagged=unflagged, **overrides)
+    return driver.run(make_task(run), strategy)
+
+
 def define_runtime_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     """Defines the runtime flags on ``flag_values``.
 
