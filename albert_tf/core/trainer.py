@@ -219,7 +219,16 @@ class Trainer:
                 for v in self.model.trainable_variables
             ] if gradient_accumulation_steps > 1 else []
 
-        self._checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        # With one device the input iterator is part of the training state: a resumed run reads on exactly
+        # where the interrupted one stopped (same shuffle order), so it ends with the same weights as an
+        # uninterrupted run. Distributed iterators cannot be checkpointed; they restart on resume.
+        self._iterator = None
+        state = {"model": self.model, "optimizer": self.optimizer}
+        if isinstance(strategy, tf.distribute.OneDeviceStrategy):
+            with tf.device(strategy.extended.worker_devices[0]):
+                self._iterator = iter(dataset_fn(tf.distribute.InputContext()))
+            state["data"] = self._iterator
+        self._checkpoint = tf.train.Checkpoint(**state)
         self._manager = (
             tf.train.CheckpointManager(
                 self._checkpoint,
@@ -364,7 +373,7 @@ class Trainer:
             if self._is_chief and self._write_summaries
             else None
         )
-        iterator = iter(self.strategy.distribute_datasets_from_function(self._dataset_fn))
+        iterator = self._iterator or iter(self.strategy.distribute_datasets_from_function(self._dataset_fn))
         next_save = _next_boundary(step, self._save_steps) if self._save_steps else None
         next_log = _next_boundary(step, self._log_steps) if self._log_steps else None
         summary: dict[str, Any] = {"loss": None, "metrics": {}}
