@@ -393,6 +393,7 @@ def generated_squad_file(tmp_path):
 
 @pytest.mark.parametrize("is_training", [True, False])
 def test_files_do_not_depend_on_the_number_of_workers(tokenizer, tmp_path, monkeypatch, caplog, is_training):
+    caplog.set_level(logging.INFO, logger="absl")  # flag parsing elsewhere may leave absl at WARNING
     caplog.set_level(logging.INFO)
     examples = squad.read_squad_examples(generated_squad_file(tmp_path), is_training)
     if is_training:  # as the task does: paragraphs interleave
