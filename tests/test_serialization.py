@@ -1,10 +1,7 @@
 """Keras serialization of every model: get_config / from_config, and a save + reload in the Keras and
 SavedModel formats giving identical outputs."""
-import os
-
 import numpy as np
 import pytest
-import tensorflow as tf
 import tf_keras as keras
 
 from albert_tf.configs import AlbertConfig

@@ -310,9 +310,9 @@ def test_exhausted_dataset_and_bad_arguments_give_clear_errors(strategy, tmp_pat
         toy.train_toy(strategy, str(tmp_path / "finite"), dataset_fn=finite, num_train_steps=5)
     with pytest.raises(ValueError, match="global batch size"):
         toy.train_toy(strategy, str(tmp_path), global_batch_size=0)
-    with pytest.raises(ValueError, match="--steps_per_loop"):
+    with pytest.raises(ValueError, match="steps_per_loop must be"):
         toy.train_toy(strategy, str(tmp_path), steps_per_loop=0)
-    with pytest.raises(ValueError, match="--save_checkpoints_steps"):
+    with pytest.raises(ValueError, match="save_checkpoints_steps must be"):
         toy.train_toy(strategy, str(tmp_path), save_checkpoints_steps=0)
 
 

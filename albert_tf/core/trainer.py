@@ -161,22 +161,22 @@ class Trainer:
     ):
         replicas = strategy.num_replicas_in_sync
         if gradient_accumulation_steps < 1:
-            raise ValueError(f"--gradient_accumulation_steps must be >= 1, got {gradient_accumulation_steps}.")
+            raise ValueError(f"gradient_accumulation_steps must be >= 1, got {gradient_accumulation_steps}.")
         if global_batch_size < 1 or global_batch_size % (replicas * gradient_accumulation_steps):
             raise ValueError(
-                f"The global batch size ({global_batch_size}, e.g. --train_batch_size) must be a positive "
-                f"multiple of the {replicas} replicas in sync times --gradient_accumulation_steps="
+                f"The global batch size ({global_batch_size}, the train batch size) must be a positive "
+                f"multiple of the {replicas} replicas in sync times gradient_accumulation_steps="
                 f"{gradient_accumulation_steps}; change the batch size, the accumulation steps or the strategy."
             )
         for name, value in (("num_train_steps", num_train_steps), ("steps_per_loop", steps_per_loop),
                             ("keep_checkpoint_max", keep_checkpoint_max)):
             if value < 1:
-                raise ValueError(f"--{name} must be >= 1, got {value}.")
+                raise ValueError(f"{name} must be >= 1, got {value}.")
         for name, value in (("log_steps", log_steps), ("save_checkpoints_steps", save_checkpoints_steps)):
             if value is not None and value < 1:
-                raise ValueError(f"--{name} must be >= 1 when set, got {value}.")
+                raise ValueError(f"{name} must be >= 1 when set, got {value}.")
         if not model_dir:
-            raise ValueError("model_dir is empty: pass the output folder (e.g. --output_dir).")
+            raise ValueError("model_dir is empty: pass the output folder.")
 
         self.strategy = strategy
         self.model_dir = model_dir
@@ -392,7 +392,7 @@ class Trainer:
             except tf.errors.OutOfRangeError as e:
                 raise ValueError(
                     f"The training dataset ran out near step {self.global_step} of "
-                    f"{self.num_train_steps}; make dataset_fn repeat() (or lower --num_train_steps)."
+                    f"{self.num_train_steps}; make dataset_fn repeat() (or lower num_train_steps)."
                 ) from e
             step = self.global_step  # reading the step waits for the loop to finish
             loop_seconds = time.time() - loop_start
