@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras as keras
 
 import albert_tf
 from albert_tf import checkpoints, metrics
@@ -206,9 +207,9 @@ def easy_data(root, rng):
 
 
 def test_fine_tuning_learns_an_easy_task(setup, tmp_path):
-    # Reproducible, but not tuned to this seed: over 10 seeds the final dev loss was <= 0.12 (from 0.69).
-    # One layer and batch 16 leave the from-scratch plateau at chance within ~20 steps every time.
-    tf.random.set_seed(1)
+    # Not tuned to a seed: over seeds 1-5 the final dev loss after 60 steps was <= 0.015 (after 40 steps,
+    # <= 0.22; one layer and batch 16 leave the from-scratch plateau at chance within ~30 steps).
+    keras.utils.set_random_seed(1)
     data = tmp_path / "data"
     easy_data(str(data), random.Random(1))
     config = json.loads(open(setup[1]).read())
@@ -217,21 +218,21 @@ def test_fine_tuning_learns_an_easy_task(setup, tmp_path):
     out = tmp_path / "out"
     result = run_classifier(make_run(setup, out, "SST-2", data_dir=str(data), do_train=True, do_eval=True,
                                      do_predict=True, albert_config_file=str(tmp_path / "albert_config.json"),
-                                     train_step=40, save_checkpoints_steps=10, steps_per_loop=10, train_batch_size=16,
+                                     train_step=60, save_checkpoints_steps=15, steps_per_loop=15, train_batch_size=16,
                                      learning_rate=1e-3, warmup_step=4, keep_checkpoint_max=2))
     blocks = metrics.read_eval_results(str(out / "eval_results.txt"))
-    assert [b["global_step"] for b in blocks] == [10, 20, 30, 40]
+    assert [b["global_step"] for b in blocks] == [15, 30, 45, 60]
     losses = [b["eval_loss"] for b in blocks]
     assert losses[-1] < 0.5 * losses[0], losses
     assert blocks[-1]["eval_accuracy"] >= 0.9, blocks
     accuracies = [b["eval_accuracy"] for b in blocks]
-    best_step = [10, 20, 30, 40][int(np.argmax(accuracies))]  # the first of equal values wins, as `>` does
-    assert read_best_trial(str(out / "best_trial.txt")) == (40, best_step, max(accuracies))
+    best_step = [15, 30, 45, 60][int(np.argmax(accuracies))]  # the first of equal values wins, as `>` does
+    assert read_best_trial(str(out / "best_trial.txt")) == (60, best_step, max(accuracies))
     assert [b["best"] for b in blocks] == list(np.maximum.accumulate(accuracies))
     # keep_checkpoint_max=2: only the two newest step checkpoints stay, plus the best.
-    assert [s for s, _ in checkpoints.step_checkpoints(str(out))] == [30, 40]
+    assert [s for s, _ in checkpoints.step_checkpoints(str(out))] == [45, 60]
     assert os.path.exists(out / "model.ckpt-best.index")
-    assert result["train"]["global_step"] == 40
+    assert result["train"]["global_step"] == 60
     check_outputs(str(out), "sst-2", expected=6)
 
 
