@@ -77,18 +77,6 @@ print(json.dumps(dict(phases=phases, instances=count, main_cpu=own.ru_utime + ow
 """
 
 
-def train_spm_model(files: list[str], prefix: str, vocab_size: int) -> str:
-    """Trains a unigram model with the README's 30k-clean options; returns the .model path."""
-    import sentencepiece as spm
-
-    spm.SentencePieceTrainer.train(
-        input=",".join(files), model_prefix=prefix, vocab_size=vocab_size, pad_id=0, unk_id=1, eos_id=-1,
-        bos_id=-1, control_symbols="[CLS],[SEP],[MASK]", user_defined_symbols='(,),",-,.,–,£,€',
-        shuffle_input_sentence=True, input_sentence_size=10000000, character_coverage=0.99995,
-        model_type="unigram", minloglevel=2)
-    return prefix + ".model"
-
-
 def run_child(files: list[str], output: str, model: str, mode: str) -> tuple[float, dict]:
     """Runs one fresh process; returns (wall seconds, its JSON report)."""
     code = _CHILD.format(root=ROOT, files=files, output=output, model=model, mode=mode,
@@ -112,7 +100,9 @@ def main(argv: list[str]) -> None:
     model = FLAGS.spm_model_file
     if not model:
         start = time.perf_counter()
-        model = train_spm_model(files, os.path.join(work_dir, "bench-spm"), FLAGS.vocab_size)
+        from albert_tf.demo import train_sentencepiece  # the original's spm_train flags, symbols as lists
+
+        model = train_sentencepiece(",".join(files), os.path.join(work_dir, "bench-spm"), FLAGS.vocab_size)
         print(f"trained {FLAGS.vocab_size}-piece SentencePiece model in {time.perf_counter() - start:.1f}s: {model}")
     size = sum(os.path.getsize(f) for f in files)
     print(f"corpus: {len(files)} files, {size / 1e6:.1f} MB; dupe_factor={FLAGS.dupe_factor}, "
