@@ -1,4 +1,4 @@
-"""Evaluation and prediction loops over global batches, compiled once per run.
+"""The evaluation and prediction loop over global batches, compiled once per run.
 
 An `Evaluator` wraps a model and a strategy. Its step functions are cached by (output function,
 element spec): evaluating ten checkpoints of one run traces (and with `jit_compile`, XLA-compiles) the
@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Callable, Hashable, Mapping, Optional, Union
+from typing import Any, Callable, Hashable, Optional, Union
 
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
 from albert_tf.core import distribute
-from albert_tf.core.task import MetricFn, Nested, Predictor
+from albert_tf.core.task import Nested, Predictor
 
 DatasetFn = Callable[[tf.distribute.InputContext], tf.data.Dataset]
-LossFn = Callable[[Nested, Nested], tf.Tensor]
 
 
 def to_float32(outputs: Nested) -> Nested:
@@ -43,10 +42,6 @@ def ensure_built(strategy: tf.distribute.Strategy, model: keras.Model,
     features = tf.nest.map_structure(lambda t: t[:1], next(iter(dataset.take(1))))
     with strategy.scope():
         model(features, training=False)
-
-
-def _batch_size(features: Nested) -> tf.Tensor:
-    return tf.shape(tf.nest.flatten(features)[0])[0]
 
 
 class Evaluator(Predictor):
@@ -75,11 +70,9 @@ class Evaluator(Predictor):
 
         return tf.function(forward, jit_compile=True) if jit_compile else forward
 
-    def _distribute(self, data: Union[tf.data.Dataset, DatasetFn]) -> Any:
-        ensure_built(self.strategy, self.model, data)
-        if isinstance(data, tf.data.Dataset):
-            return self.strategy.experimental_distribute_dataset(data)
-        return self.strategy.distribute_datasets_from_function(data)
+    def _distribute(self, dataset: tf.data.Dataset) -> Any:
+        ensure_built(self.strategy, self.model, dataset)
+        return self.strategy.experimental_distribute_dataset(dataset)
 
     def _step(self, key: Hashable, distributed: Any, replica_fn: Callable[[Nested], Any]) -> Callable[[Any], Any]:
         """The cached `tf.function` running `replica_fn` on every replica (one trace per key and spec)."""
@@ -111,55 +104,6 @@ class Evaluator(Predictor):
         if not chunks:
             raise ValueError("predict got an empty dataset: there is nothing to predict.")
         return tf.nest.map_structure(lambda *parts: np.concatenate([np.asarray(p) for p in parts], axis=0), *chunks)
-
-    def evaluate(self, data: Union[tf.data.Dataset, DatasetFn], metrics: Optional[Mapping[str, MetricFn]] = None,
-                 loss_fn: Optional[LossFn] = None, num_steps: Optional[int] = None) -> dict[str, float]:
-        """Weighted means of `metrics` (`fn(features, outputs) -> values | (values, weights)`) over every
-        example, plus `loss` (the example-weighted mean of the per-batch `loss_fn`) when given. `data` is a
-        dataset of GLOBAL batches or a `dataset_fn(input_context)` of per-replica batches."""
-        distributed = self._distribute(data)
-        metrics = dict(metrics or {})
-        with self.strategy.scope():
-            means = {name: keras.metrics.Mean(name=name) for name in metrics}
-            loss_mean = keras.metrics.Mean(name="loss") if loss_fn is not None else None
-
-        def replica_eval(features: Nested) -> None:
-            outputs = self._forward(features)
-            if loss_mean is not None:
-                size = _batch_size(features)
-                loss = tf.cast(loss_fn(features, outputs), tf.float32)
-                # A replica's empty share of the final batch yields NaN; weight it out.
-                loss_mean.update_state(tf.where(size > 0, loss, 0.0), sample_weight=tf.cast(size, tf.float32))
-            for name, fn in metrics.items():
-                result = fn(features, outputs)
-                values, weights = result if isinstance(result, tuple) else (result, None)
-                means[name].update_state(values, sample_weight=weights)
-
-        # The metric objects are new per call, so this step is not cached.
-        step = tf.function(lambda batch: self.strategy.run(replica_eval, args=(batch,)),
-                           input_signature=[distributed.element_spec])
-        for index, batch in enumerate(distributed):
-            if num_steps is not None and index >= num_steps:
-                break
-            step(batch)
-        results = {name: float(mean.result()) for name, mean in means.items()}
-        if loss_mean is not None:
-            results["loss"] = float(loss_mean.result())
-        return results
-
-
-def predict(strategy: tf.distribute.Strategy, model: keras.Model, dataset: tf.data.Dataset, *,
-            output_fn: Optional[Callable[[Nested, Nested], Nested]] = None, num_steps: Optional[int] = None,
-            jit_compile: bool = False) -> Nested:
-    """One-off `Evaluator(strategy, model, jit_compile).predict(...)`."""
-    return Evaluator(strategy, model, jit_compile).predict(dataset, output_fn, num_steps)
-
-
-def evaluate(strategy: tf.distribute.Strategy, model: keras.Model, data: Union[tf.data.Dataset, DatasetFn], *,
-             metrics: Optional[Mapping[str, MetricFn]] = None, loss_fn: Optional[LossFn] = None,
-             num_steps: Optional[int] = None, jit_compile: bool = False) -> dict[str, float]:
-    """One-off `Evaluator(strategy, model, jit_compile).evaluate(...)`."""
-    return Evaluator(strategy, model, jit_compile).evaluate(data, metrics, loss_fn, num_steps)
 
 
 def checkpoint_global_step(checkpoint_path: str) -> Optional[int]:
