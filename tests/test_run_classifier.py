@@ -179,7 +179,8 @@ def test_mnli_matched_and_mismatched_then_ax(setup, tmp_path):
     blocks = metrics.read_eval_results(str(out / "eval_results.txt"))
     assert set(blocks[0]) == EVAL_KEYS["mnli"] | {"best"}
     assert sorted(n for n in os.listdir(out / "cache") if n.endswith(".tf_record")) == [
-        "mismnli_eval.tf_record", "mnli_eval.tf_record", "mnli_train.tf_record"]
+        "mismnli_eval.tf_record", "mismnli_predict.tf_record", "mnli_eval.tf_record", "mnli_predict.tf_record",
+        "mnli_train.tf_record"]
     check_outputs(str(out), "mnli")
     check_outputs(str(out), "mnli", suffix="_mm")
     assert set(result["predict"]) == {"", "_mm"}

@@ -100,11 +100,10 @@ class _Evaluation:
         self.model = model
         self.tracker = BestCheckpointTracker(task.settings.output_dir, task.metric_key, task.higher_is_better)
         self.evaluator = Evaluator(strategy, model, task.settings.jit_compile)
-        self._sets: Optional[list[EvalSet]] = None
+        # Built now, before any training: a missing or malformed dev set fails at once, not at the first save.
+        self._sets: list[EvalSet] = task.eval_sets()
 
     def __call__(self, step: int, prefix: Optional[str]) -> dict[str, Any]:
-        if self._sets is None:
-            self._sets = self.task.eval_sets()
         collected = {}
         for eval_set in self._sets:
             logging.info("Evaluating step %d on %s%s", step, self.task.name, eval_set.name)
@@ -209,6 +208,10 @@ def run(task: Task, strategy: Optional[tf.distribute.Strategy] = None) -> dict[s
     else:
         run_dir.check_writable_dir(s.output_dir)
     multi_worker = distribute.is_multi_worker(strategy)
+    if multi_worker and (s.do_predict or s.export_dir):
+        raise ValueError("--do_predict and --export_dir do not run under a multi-worker strategy (uneven final "
+                         "batches; every worker would export): run them afterwards in a single-worker process "
+                         "(--strategy_type=one_device or mirrored) without --do_train.")
     if s.do_eval and multi_worker:
         logging.warning("--do_eval is skipped under a multi-worker strategy: evaluate afterwards in a single-worker "
                         "process with --do_eval and without --do_train.")
@@ -216,10 +219,10 @@ def run(task: Task, strategy: Optional[tf.distribute.Strategy] = None) -> dict[s
         model = task.build_model(task.hub_encoder)
     _check_init_checkpoint(task, model)
     evaluation = _Evaluation(task, strategy, model) if s.do_eval and not multi_worker else None
-    if evaluation is not None and evaluation.tracker.previous_results() and not s.do_train:
+    history = evaluation.tracker.previous_results() if evaluation is not None and not s.do_train else []
+    if history:
         logging.info("Evaluation history of %s: %d checkpoints, best %s = %s at step %d.", s.output_dir,
-                     len(evaluation.tracker.previous_results()), task.metric_key, evaluation.tracker.best,
-                     evaluation.tracker.best_step)
+                     len(history), task.metric_key, evaluation.tracker.best, evaluation.tracker.best_step)
 
     summary: dict[str, Any] = {}
     if s.do_train:

@@ -9,7 +9,7 @@ What the task adds to the driver (`albert_tf.core.driver`):
 - **evaluation** on the dev set (MNLI also on dev_mismatched, keys suffixed `_mismatched`): the task's
   metrics (`albert_tf.metrics`), the best checkpoint by the processor's key (`matthew_corr` for CoLA,
   `pearson` for STS-B, `eval_accuracy` otherwise);
-- **predict**: `output_dir/predict.tf_record` rebuilt from the test set; `test_results.tsv`
+- **predict**: the test set's cached features `<task>_predict.tf_record`; `test_results.tsv`
   (probabilities, or the score for STS-B) and `submit_results.tsv` (`index<TAB>prediction`, label
   strings); MNLI also `test_results_mm.tsv` / `submit_results_mm.tsv`. `ax` is predicted with an MNLI
   model given as `--init_checkpoint`;
@@ -36,7 +36,7 @@ from albert_tf import metrics
 from albert_tf.core import driver
 from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, check_seq_length
 from albert_tf.data import glue
-from albert_tf.data.classifier_features import classifier_dataset, file_based_convert_examples_to_features
+from albert_tf.data.classifier_features import classifier_dataset
 from albert_tf.export import serving
 from albert_tf.modeling import AlbertClassifier
 
@@ -144,7 +144,7 @@ class GlueTask(Task):
         return [("", self.processor)] + ([("_mm", self._mismatched())] if self.name == "mnli" else [])
 
     def cached_features(self, processor: glue.DataProcessor, split: str) -> str:
-        """Path of `<cache>/<task>_<split>.tf_record` ("train" or "eval"): reused when its fingerprint
+        """Path of `<cache>/<task>_<split>.tf_record` ("train", "eval" or "predict"): reused when its fingerprint
         (tokenizer file, casing, length, source file) matches, else (re)built (`albert_tf.data.cache`).
 
         Raises:
@@ -209,15 +209,14 @@ class GlueTask(Task):
 
     # ---------------------------------------------------------------------------------- predict, export
     def predict(self, model: keras.Model, runner: Predictor) -> dict[str, np.ndarray]:
-        """Rebuilds `predict.tf_record` from the test set(s), predicts and writes `test_results{,_mm}.tsv`
-        and `submit_results{,_mm}.tsv`. Returns the probabilities by file suffix."""
+        """Predicts the test set(s) from their cached features (`<task>_predict.tf_record`, rebuilt only when
+        stale) and writes `test_results{,_mm}.tsv` and `submit_results{,_mm}.tsv`. Returns the probabilities by
+        file suffix."""
         s = self.settings
         results = {}
         for suffix, processor in self.predict_processors():
-            examples = processor.get_test_examples(s.data_dir)
-            path = os.path.join(s.output_dir, f"predict{suffix}.tf_record")
-            file_based_convert_examples_to_features(examples, self.labels, s.max_seq_length, self.tokenizer, path,
-                                                    self.is_regression)
+            examples = processor.get_test_examples(s.data_dir)  # their guids name the submitted rows
+            path = self.cached_features(processor, "predict")
             logging.info("***** Predicting %d examples of %s (batch %d) *****", len(examples),
                          processor.split_path(s.data_dir, "test"), s.predict_batch_size)
             outputs = runner.predict(self._dataset(path, s.predict_batch_size),
@@ -229,11 +228,22 @@ class GlueTask(Task):
             results[suffix] = outputs["probabilities"]
         return results
 
+    def _serving_spm_model(self) -> Optional[str]:
+        """The SentencePiece model of the raw-text export: `--spm_model_file`, else the one a Hugging Face
+        `--init_checkpoint` or a Hub module brings; None (no raw-text export) when there is none."""
+        s = self.settings
+        if s.spm_model_file or s.vocab_file:
+            return s.spm_model_file
+        try:
+            return getattr(self.tokenizer, "spm_model_file", None)
+        except ValueError:  # no tokenizer anywhere: the example-input SavedModel alone is exported
+            return None
+
     def export(self, model: keras.Model, export_dir: str) -> dict[str, str]:
         s = self.settings
         threshold = None if math.isnan(s.threshold_to_export) else s.threshold_to_export
         return export_classifier(model, export_dir, task_name=self.name, max_seq_length=s.max_seq_length,
-                                 spm_model_file=s.spm_model_file or getattr(self.tokenizer, "spm_model_file", None),
+                                 spm_model_file=self._serving_spm_model(),
                                  do_lower_case=s.do_lower_case, threshold=threshold)
 
 

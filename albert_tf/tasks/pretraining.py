@@ -16,7 +16,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from albert_tf.core import driver
-from albert_tf.core.task import EvalSet, RunSettings, Task
+from albert_tf.core.task import EvalSet, RunSettings, Task, check_seq_length
 from albert_tf.data.pretraining import pretraining_dataset
 from albert_tf.modeling import AlbertPretrainer
 
@@ -94,9 +94,7 @@ class PretrainingTask(Task):
         s = self.settings
         if s.do_predict:
             raise ValueError("--do_predict: pretraining has no prediction mode (neither had the original).")
-        if s.max_seq_length > self.config.max_position_embeddings:
-            raise ValueError(f"--max_seq_length={s.max_seq_length} exceeds max_position_embeddings="
-                             f"{self.config.max_position_embeddings} of {s.albert_config_file}.")
+        check_seq_length(s.max_seq_length, self.config, s.albert_config_file)
         if s.max_eval_steps < 1:
             raise ValueError(f"--max_eval_steps must be >= 1, got {s.max_eval_steps}.")
 

@@ -43,7 +43,7 @@ import tf_keras as keras
 from absl import logging
 
 from albert_tf import squad_postprocess
-from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task
+from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, check_seq_length
 from albert_tf.data import cache, squad
 from albert_tf.modeling.models import AlbertQuestionAnswering, AlbertSquadV2
 from albert_tf.squad_eval import V1, V2, VERSIONS
@@ -145,10 +145,7 @@ class SquadTask(Task):
                              "dev-v1.1.json).")
         if s.predict_file and not tf.io.gfile.exists(s.predict_file):
             raise FileNotFoundError(f"--predict_file={s.predict_file} not found.")
-        if self.config is not None and s.max_seq_length > self.config.max_position_embeddings:
-            raise ValueError(f"--max_seq_length={s.max_seq_length} exceeds max_position_embeddings="
-                             f"{self.config.max_position_embeddings} of {s.albert_config_file}; use a smaller "
-                             "--max_seq_length.")
+        check_seq_length(s.max_seq_length, self.config, s.albert_config_file)
         if s.max_seq_length <= s.max_query_length + 3:
             raise ValueError(f"--max_seq_length={s.max_seq_length} must exceed --max_query_length="
                              f"{s.max_query_length} + 3, so that every window holds context pieces.")
