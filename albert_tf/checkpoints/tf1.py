@@ -47,38 +47,61 @@ class LoadReport:
                 f"ignored {len(self.ignored)}")
 
 
+# Sub-folders of a run directory where its official-layout checkpoints live (the demo keeps them in
+# `model/`, next to its config and SentencePiece model).
+RUN_CHECKPOINT_SUBDIRS = ("model",)
+
+
 def resolve_checkpoint_path(path: str) -> str:
-    """Returns a checkpoint prefix for a prefix or a directory.
+    """Returns a checkpoint prefix for a prefix, a release directory or a run directory.
 
     A directory resolves to the prefix named in its `checkpoint` file, else `model.ckpt-best`, else its
-    only prefix; otherwise an error lists the candidates.
+    only prefix. A directory without any `*.index` (a run folder such as the demo's output) is looked
+    into through `RUN_CHECKPOINT_SUBDIRS` (`model/`) with the same rules; the prefix chosen is logged.
+    Otherwise an error names the candidates or the folders looked at.
     """
     path = os.fspath(path)
-    if tf.io.gfile.isdir(path):
-        state = tf.train.get_checkpoint_state(path)
-        if state and state.model_checkpoint_path:
-            # TF already joined a relative path onto `path`; a state file moved with its directory
-            # still names the prefix by its base name.
-            for prefix in (state.model_checkpoint_path,
-                           os.path.join(path, os.path.basename(state.model_checkpoint_path))):
-                if tf.io.gfile.exists(prefix + ".index"):
-                    return prefix
-        best = os.path.join(path, "model.ckpt-best")
-        if tf.io.gfile.exists(best + ".index"):
-            return best
-        candidates = sorted(p[: -len(".index")] for p in tf.io.gfile.glob(os.path.join(path, "*.index")))
-        if len(candidates) == 1:
-            return candidates[0]
-        if not candidates:
-            raise FileNotFoundError(f"No checkpoint (*.index) found in directory {path}.")
-        raise ValueError(
-            f"Directory {path} holds several checkpoints and neither a `checkpoint` file nor "
-            f"model.ckpt-best; pass one prefix explicitly: {', '.join(candidates)}.")
-    if not tf.io.gfile.exists(path + ".index"):
-        raise FileNotFoundError(
-            f"Checkpoint {path!r} not found: expected {path}.index (pass a checkpoint prefix such as "
-            f"'albert_base/model.ckpt-best' or the release directory).")
-    return path
+    if not tf.io.gfile.isdir(path):
+        if not tf.io.gfile.exists(path + ".index"):
+            raise FileNotFoundError(
+                f"Checkpoint {path!r} not found: expected {path}.index (pass a checkpoint prefix such as "
+                f"'albert_base/model.ckpt-best', a release directory or a run directory).")
+        return path
+    looked_at = [path]
+    for folder in [path] + [os.path.join(path, sub) for sub in RUN_CHECKPOINT_SUBDIRS]:
+        if folder != path:
+            if not tf.io.gfile.isdir(folder):
+                continue
+            looked_at.append(folder)
+        prefix = _prefix_in_directory(folder)
+        if prefix is not None:
+            if folder != path:
+                logging.info("Checkpoint for run directory %s: %s", path, prefix)
+            return prefix
+    raise FileNotFoundError(f"No checkpoint (*.index) found in directory {' or '.join(looked_at)}.")
+
+
+def _prefix_in_directory(folder: str) -> Optional[str]:
+    """The prefix a directory names (see `resolve_checkpoint_path`); None when it holds no checkpoint."""
+    state = tf.train.get_checkpoint_state(folder)
+    if state and state.model_checkpoint_path:
+        # TF already joined a relative path onto `folder`; a state file moved with its directory still
+        # names the prefix by its base name.
+        for prefix in (state.model_checkpoint_path,
+                       os.path.join(folder, os.path.basename(state.model_checkpoint_path))):
+            if tf.io.gfile.exists(prefix + ".index"):
+                return prefix
+    best = os.path.join(folder, "model.ckpt-best")
+    if tf.io.gfile.exists(best + ".index"):
+        return best
+    candidates = sorted(p[: -len(".index")] for p in tf.io.gfile.glob(os.path.join(folder, "*.index")))
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        return None
+    raise ValueError(
+        f"Directory {folder} holds several checkpoints and neither a `checkpoint` file nor "
+        f"model.ckpt-best; pass one prefix explicitly: {', '.join(candidates)}.")
 
 
 def _check_release_config(path: str, model) -> None:
