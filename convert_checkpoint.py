@@ -216,8 +216,7 @@ def write_model(model, fmt: str, output: str, tokenizer: Optional[FullTokenizer]
     if fmt == "hub":
         spm_model_file = getattr(tokenizer, "spm_model_file", None) if tokenizer is not None else None
         lower = getattr(tokenizer, "do_lower_case", True) if do_lower_case is None else do_lower_case
-        return export_encoder(model, output, with_mlm=isinstance(model, AlbertPretrainer),
-                              spm_model_file=spm_model_file, do_lower_case=lower)
+        return export_encoder(model, output, spm_model_file=spm_model_file, do_lower_case=lower)
     raise ValueError(f"Unknown --output_format={fmt!r}; choose tf1, transformers or hub.")
 
 
