@@ -312,6 +312,13 @@ def has_variables(path: str, names: Iterable[str]) -> bool:
     return all(n in shapes for n in names)
 
 
+def checkpoint_global_step(prefix: str) -> Optional[int]:
+    """The `global_step` variable of an official-layout checkpoint (the step it was saved at; kept by
+    `model.ckpt-best`), None when it has none (a release, a converted model)."""
+    reader = open_checkpoint(prefix)
+    return int(reader.get_tensor("global_step")) if reader.has_tensor("global_step") else None
+
+
 def save_original_checkpoint(model: HasTF1Variables, prefix: str, global_step: int | None = None) -> str:
     """Writes `model`'s weights with the official names and shapes (TF1 layout).
 
