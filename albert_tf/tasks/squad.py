@@ -43,6 +43,7 @@ import tf_keras as keras
 from absl import logging
 
 from albert_tf import squad_postprocess
+from albert_tf.core import best_checkpoint
 from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, check_seq_length
 from albert_tf.data import cache, squad
 from albert_tf.modeling.models import AlbertQuestionAnswering, AlbertSquadV2
@@ -345,4 +346,18 @@ class SquadTask(Task):
                             spm_model_file=s.spm_model_file or getattr(self.tokenizer, "spm_model_file", None),
                             do_lower_case=s.do_lower_case,
                             n_best_size=s.n_best_size, max_answer_length=s.max_answer_length,
-                            null_score_diff_threshold=s.null_score_diff_threshold, tflite=not self.is_v2)
+                            null_score_diff_threshold=self._serving_threshold(), tflite=not self.is_v2)
+
+    def _serving_threshold(self) -> Optional[float]:
+        """v2.0: `--null_score_diff_threshold`, else the threshold tuned with `model.ckpt-best` (recorded in
+        `eval_results.txt`), so the export answers as the run's `predictions.json` did; None otherwise."""
+        s = self.settings
+        if not self.is_v2 or s.null_score_diff_threshold is not None:
+            return s.null_score_diff_threshold
+        record = best_checkpoint.best_checkpoint_results(s.output_dir) or {}
+        threshold = record.get(squad_postprocess.NULL_THRESHOLD_KEY)
+        if threshold is not None:
+            logging.info("Exporting with null_score_diff_threshold=%s, tuned with %s at step %d "
+                         "(--null_score_diff_threshold overrides it).", threshold,
+                         os.path.join(s.output_dir, best_checkpoint.BEST_CHECKPOINT), int(record["global_step"]))
+        return threshold
