@@ -173,3 +173,13 @@ def test_classifier_encoder_from_pretraining_checkpoint(tmp_path):
     prefix = albert_tf.save_original_checkpoint(classifier, str(tmp_path / "c" / "model.ckpt"))
     names = read_original_checkpoint(prefix)
     assert names["output_weights"].shape == (3, 32) and names["output_bias"].shape == (3,)
+
+
+def test_report_counts_ignored_heads_and_optimizer_state_apart(tmp_path):
+    """The report's line and the 'Ignored N head variables' log line give the same head count."""
+    pretrainer = albert_tf.AlbertPretrainer(_config())
+    prefix = albert_tf.save_original_checkpoint(pretrainer, str(tmp_path / "p" / "model.ckpt"), global_step=9)
+    report = albert_tf.load_original_checkpoint(albert_tf.AlbertModel(_config()), prefix)
+    heads = sorted(n for n in pretrainer.tf1_variables() if n.startswith("cls/"))
+    assert report.ignored_heads == heads and sorted(report.ignored) == sorted(heads + ["global_step"])
+    assert f"ignored {len(heads)} head variables of another model and 1 optimizer state variables" in str(report)

@@ -41,10 +41,17 @@ class LoadReport:
     ignored: list[str]  # optimizer state and pretraining heads skipped on purpose
     copied_from_group0: list[str] = dataclasses.field(default_factory=list)
 
+    @property
+    def ignored_heads(self) -> list[str]:
+        """The ignored head variables of another model (the rest of `ignored` is optimizer state)."""
+        return [n for n in self.ignored if _KNOWN_HEADS.search(n)]
+
     def __str__(self) -> str:
+        heads = len(self.ignored_heads)
         return (f"{self.path}: loaded {len(self.loaded)}, missing {len(self.missing)}, "
                 f"unused {len(self.unused)}, shape-mismatched {len(self.mismatched)}, "
-                f"ignored {len(self.ignored)}")
+                f"ignored {heads} head variables of another model and {len(self.ignored) - heads} "
+                "optimizer state variables")
 
 
 # Sub-folders of a run directory where its official-layout checkpoints live (the demo keeps them in
@@ -219,7 +226,7 @@ def load_variables(model: HasTF1Variables, shapes: Mapping[str, Sequence[int]], 
         return report
     for variable, name_in_source in assignments:
         variable.assign(np.asarray(get_tensor(name_in_source)).astype(variable.dtype.as_numpy_dtype))
-    heads = [n for n in ignored if _KNOWN_HEADS.search(n)]
+    heads = report.ignored_heads
     if heads:
         logging.info("Ignored %d head variables of another model in %s (%s).", len(heads), source, _summarize(heads, 3))
     if from_group0:
