@@ -42,7 +42,7 @@ import tensorflow as tf
 import tf_keras as keras
 from absl import logging
 
-from albert_tf import squad_postprocess
+from albert_tf import squad_postprocess, tokenization
 from albert_tf.core import best_checkpoint
 from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, check_seq_length
 from albert_tf.data import cache, squad
@@ -343,7 +343,9 @@ class SquadTask(Task):
         s = self.settings
         return export_squad(model, export_dir, squad_version=s.squad_version, max_seq_length=s.max_seq_length,
                             max_query_length=s.max_query_length, doc_stride=s.doc_stride,
-                            spm_model_file=s.spm_model_file or getattr(self.tokenizer, "spm_model_file", None),
+                            spm_model_file=tokenization.in_graph_spm_model(
+                                self.tokenizer, s.spm_model_file or getattr(self.tokenizer, "spm_model_file", None),
+                                "The raw-text SQuAD SavedModel"),
                             do_lower_case=s.do_lower_case,
                             n_best_size=s.n_best_size, max_answer_length=s.max_answer_length,
                             null_score_diff_threshold=self._serving_threshold(), tflite=not self.is_v2)
