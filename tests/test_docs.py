@@ -66,7 +66,7 @@ OVERRIDES = [(re.compile(pattern), flags) for pattern, flags in [
 # runs first in the same folder, with the same stand-ins and overrides.
 # ---------------------------------------------------------------------------------------------------
 RUN_FIRST = {
-    ("docs/squad.md", "python -m albert_tf.squad_postprocess"): ("docs/squad.md", "python run_squad.py --squad_version=v1.1"),
+    ("docs/squad.md", "python -m albert_tf.squad_postprocess"): ("docs/squad.md", "--max_answer_length=30 --output_dir=out\n"),
     ("docs/squad.md", "tf.saved_model.load(paths["): ("docs/squad.md", "paths = export_squad("),
 }
 
@@ -112,7 +112,7 @@ def build_hub(dest: Path, standins: "StandIns") -> None:
 
 
 def build_tf2_hub_encoder(dest: Path, standins: "StandIns") -> None:
-    shutil.copytree(standins.path("hub") / "albert_base", dest)
+    shutil.copytree(standins.path("hub/albert_base") / "albert_base", dest)
 
 
 def build_transformers_copy(dest: Path, standins: "StandIns") -> None:
@@ -178,19 +178,19 @@ def squad_builder(version: str, num_articles: int) -> Callable[[Path, "StandIns"
 
 
 def build_corpus(dest: Path, standins: "StandIns") -> None:
-    """Two small books (one sentence per line would also do; paragraphs are what the demo reads)."""
+    """Two small books: paragraphs of the demo's bundled book, a blank line between documents."""
+    from albert_tf.demo import BUNDLED_CORPUS
     dest.mkdir(parents=True)
-    text = Path(FIXTURES, "tokenization", "gutenberg_sample.txt").read_text(encoding="utf-8")
-    half = len(text) // 2
-    (dest / "book1.txt").write_text(text[:half], encoding="utf-8")
-    (dest / "book2.txt").write_text(text[half:], encoding="utf-8")
+    text = Path(BUNDLED_CORPUS).read_text(encoding="utf-8")
+    (dest / "book1.txt").write_text(text[:30000], encoding="utf-8")
+    (dest / "book2.txt").write_text(text[30000:60000], encoding="utf-8")
 
 
 def build_demo_output(dest: Path, standins: "StandIns") -> None:
     """What `python run_demo.py` writes, made by that command with the demo overrides (so a doc's rerun
     of it resumes with nothing left to do)."""
     work = dest.parent / "demo-run"
-    run_bash(["python run_demo.py"], work, {})
+    run_bash(doc_blocks.rewrite_bash("python run_demo.py", OVERRIDES), work, {})
     shutil.move(str(work / "albert_demo_output"), dest)
 
 
@@ -198,9 +198,10 @@ def build_mrpc_run(dest: Path, standins: "StandIns") -> None:
     """`out/mrpc`: an MRPC fine-tuning run from the release (TF1 checkpoints and TF2 state)."""
     work = dest.parent / "mrpc-run"
     shutil.copytree(standins.path("albert_base"), work / "albert_base")
-    run_bash([f"python run_classifier.py --task_name=MRPC --data_dir={standins.path('../shared/data/glue')} "
-              "--output_dir=out/mrpc --albert_config_file=albert_base/albert_config.json --init_checkpoint=albert_base "
-              "--spm_model_file=albert_base/30k-clean.model --do_lower_case --do_train --do_eval"], work, {})
+    command = (f"python run_classifier.py --task_name=MRPC --data_dir={standins.path('../shared/data/glue')} "
+               "--output_dir=out/mrpc --albert_config_file=albert_base/albert_config.json --init_checkpoint=albert_base "
+               "--spm_model_file=albert_base/30k-clean.model --do_lower_case --do_train --do_eval")
+    run_bash(doc_blocks.rewrite_bash(command, OVERRIDES), work, {})
     shutil.move(str(work / "out" / "mrpc"), dest)
 
 
@@ -385,3 +386,24 @@ def test_doc_block_runs(block, standins, tmp_path):
         chain[-2:] = [dataclasses.replace(chain[-1], text=chain[-2].text + chain[-1].text)]
     for part in chain:
         run_block(part, tmp_path, standins)
+
+
+def test_rewriting_rules():
+    overrides = [(re.compile(r"run_demo\.py"), "--num_train_steps=4")]
+    script = ("pip install -r requirements.txt && python run_demo.py   # writes albert_demo_output/\n"
+              "# a comment line\n"
+              "python run_demo.py --corpus='a b/#1.txt' \\\n  --x=1 [--num_workers=N] [--a=T | --b]\n")
+    assert doc_blocks.rewrite_bash(script, overrides) == [
+        "python run_demo.py --num_train_steps=4",
+        "python run_demo.py --corpus='a b/#1.txt'   --x=1 --num_train_steps=4"]
+
+
+def test_skip_marker_is_read_and_a_malformed_one_refused(tmp_path):
+    (tmp_path / "a.md").write_text("<!-- doc-test: skip: needs a TPU -->\n\n```bash\nls\n```\n\n"
+                                   "  ```python\n  print(1)\n  ```\n```\nnot run\n```\n")
+    first, second = doc_blocks.read_blocks(str(tmp_path), ["a.md"])
+    assert (first.name, first.skip_reason) == ("a.md:3", "needs a TPU")
+    assert (second.lang, second.text, second.skip_reason) == ("python", "print(1)\n", None)
+    (tmp_path / "b.md").write_text("<!-- doc-test: skipped -->\n```bash\nls\n```\n")
+    with pytest.raises(ValueError, match="b.md:2: malformed marker"):
+        doc_blocks.read_blocks(str(tmp_path), ["b.md"])
