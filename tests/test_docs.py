@@ -395,7 +395,7 @@ def test_rewriting_rules():
               "python run_demo.py --corpus='a b/#1.txt' \\\n  --x=1 [--num_workers=N] [--a=T | --b]\n")
     assert doc_blocks.rewrite_bash(script, overrides) == [
         "python run_demo.py --num_train_steps=4",
-        "python run_demo.py --corpus='a b/#1.txt'   --x=1 --num_train_steps=4"]
+        "python run_demo.py --corpus='a b/#1.txt'    --x=1 --num_train_steps=4"]
 
 
 def test_skip_marker_is_read_and_a_malformed_one_refused(tmp_path):

@@ -3,6 +3,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from albert_tf.data import squad_split
 from conftest import ROOT
 
@@ -20,6 +22,10 @@ def test_split_keeps_the_first_answer_for_training_and_every_answer_for_dev():
     assert [len(qa["answers"]) for a in train for qa in a["paragraphs"][0]["qas"]] == [1, 1, 1]
     assert len(dev[0]["paragraphs"][0]["qas"][0]["answers"]) == 3
     assert len(articles[0]["paragraphs"][0]["qas"][0]["answers"]) == 3  # the input is not modified
+    with pytest.raises(squad_split.SplitError, match="has 4 articles, fewer than .* = 5"):
+        squad_split.split_articles(articles, 4, 1)
+    with pytest.raises(squad_split.SplitError, match="at least 1"):
+        squad_split.split_articles(articles, 0, 1)
 
 
 def run(*args, cwd):
@@ -42,6 +48,3 @@ def test_command_writes_files_the_reader_accepts_and_never_overwrites(tmp_path):
     again = run(*args, cwd=tmp_path)
     assert again.returncode == 2 and again.stderr.strip().startswith("error: train.json exists")
     assert (tmp_path / "train.json").read_bytes() == before
-    too_many = run(f"--input_file={source}", "--train_file=t2.json", "--dev_file=d2.json", "--num_train_articles=3",
-                   "--num_dev_articles=1", cwd=tmp_path)
-    assert too_many.returncode == 2 and "has 3 articles" in too_many.stderr
