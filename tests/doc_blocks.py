@@ -2,10 +2,10 @@
 
 Used by tests/test_docs.py. A block is a fence opened with ```python or ```bash (possibly indented, as
 inside a list item) and closed with ```. Blocks with any other language or none (output samples, file
-trees) are text and are not run. A block is skipped, with a reason the test reports, when the last
-non-blank line before its fence is
+trees) are text and are not run. A marker on the last non-blank line before a fence says
 
-    <!-- doc-test: skip: REASON -->
+    <!-- doc-test: skip: REASON -->               never run here (a TPU, Docker, a download, ...)
+    <!-- doc-test: requires: MODULE[, MODULE] -->  an optional extra: skipped when a module is missing
 
 Rules applied to each logical line (continuations joined) of a bash block, never to the doc itself:
 - a trailing `# comment` is dropped (so flags can be appended);
@@ -23,7 +23,7 @@ from typing import Iterable, Optional, Sequence
 
 RUNNABLE = ("python", "bash")
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[A-Za-z0-9_+-]*)\s*$")
-_SKIP = re.compile(r"^\s*<!--\s*doc-test:\s*skip:\s*(?P<reason>.+?)\s*-->\s*$")
+_MARKER = re.compile(r"^\s*<!--\s*doc-test:\s*(?P<kind>skip|requires):\s*(?P<value>.+?)\s*-->\s*$")
 _OPTIONAL_FLAGS = re.compile(r"\s+\[--[^\]]*\]")
 
 
@@ -34,6 +34,7 @@ class Block:
     lang: str
     text: str  # the body, dedented by the fence's indent
     skip_reason: Optional[str]
+    requires: tuple[str, ...] = ()  # modules of an optional extra
 
     @property
     def name(self) -> str:
@@ -64,20 +65,23 @@ def read_blocks(root: str, paths: Iterable[str]) -> list[Block]:
                 raise ValueError(f"{path}:{i + 1}: code fence never closed")
             body = [line[len(indent):] if line.startswith(indent) else line.lstrip() for line in lines[i + 1:end]]
             if lang in RUNNABLE:
-                blocks.append(Block(path, i + 1, lang, "\n".join(body) + "\n", _skip_reason(lines, i, path)))
+                kind, value = _marker(lines, i, path)
+                blocks.append(Block(path, i + 1, lang, "\n".join(body) + "\n", value if kind == "skip" else None,
+                                    tuple(m.strip() for m in value.split(",")) if kind == "requires" else ()))
             i = end + 1
     return blocks
 
 
-def _skip_reason(lines: Sequence[str], fence: int, path: str) -> Optional[str]:
+def _marker(lines: Sequence[str], fence: int, path: str) -> tuple[Optional[str], str]:
+    """(kind, value) of the marker on the last non-blank line before the fence, or (None, "")."""
     previous = next((lines[j] for j in range(fence - 1, -1, -1) if lines[j].strip()), "")
     if "doc-test:" not in previous:
-        return None
-    marker = _SKIP.match(previous)
+        return None, ""
+    marker = _MARKER.match(previous)
     if not marker:
         raise ValueError(f"{path}:{fence + 1}: malformed marker {previous.strip()!r}; write "
-                         "<!-- doc-test: skip: REASON -->")
-    return marker["reason"]
+                         "<!-- doc-test: skip: REASON --> or <!-- doc-test: requires: MODULE -->")
+    return marker["kind"], marker["value"]
 
 
 def logical_lines(script: str) -> list[str]:

@@ -12,7 +12,8 @@ wins), which shrinks them without editing the command.
 
 A block that cannot run here (a TPU, a cluster, Docker, a download, the whole test suite) carries the
 marker `<!-- doc-test: skip: REASON -->` on the line before its fence and is reported as skipped with
-that reason. Any other block must pass: a new doc page or example is picked up automatically, so it
+that reason; a block that needs an optional extra carries `<!-- doc-test: requires: MODULE -->` and is
+skipped visibly where the module is missing (CI installs the extras). Any other block must pass: a new doc page or example is picked up automatically, so it
 must run on the stand-ins (add one to `STAND_INS` if it needs a new placeholder) or say why not.
 """
 from __future__ import annotations
@@ -380,6 +381,8 @@ def test_run_first_table_names_existing_blocks():
 def test_doc_block_runs(block, standins, tmp_path):
     if block.skip_reason:
         pytest.skip(f"{block.name}: {block.skip_reason}")
+    for module in block.requires:
+        pytest.importorskip(module, reason=f"{block.name} needs the optional extra providing {module}")
     chain = blocks_before(block) + [block]
     # A python block continuing a python block uses its names: they run as one script.
     while len(chain) > 1 and chain[-2].lang == chain[-1].lang == "python":
@@ -404,6 +407,8 @@ def test_skip_marker_is_read_and_a_malformed_one_refused(tmp_path):
     first, second = doc_blocks.read_blocks(str(tmp_path), ["a.md"])
     assert (first.name, first.skip_reason) == ("a.md:3", "needs a TPU")
     assert (second.lang, second.text, second.skip_reason) == ("python", "print(1)\n", None)
+    (tmp_path / "c.md").write_text("<!-- doc-test: requires: onnx, apache_beam -->\n```python\nimport onnx\n```\n")
+    assert doc_blocks.read_blocks(str(tmp_path), ["c.md"])[0].requires == ("onnx", "apache_beam")
     (tmp_path / "b.md").write_text("<!-- doc-test: skipped -->\n```bash\nls\n```\n")
     with pytest.raises(ValueError, match="b.md:2: malformed marker"):
         doc_blocks.read_blocks(str(tmp_path), ["b.md"])
