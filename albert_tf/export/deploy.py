@@ -107,9 +107,9 @@ def agreement(reference: Mapping[str, np.ndarray], other: Mapping[str, np.ndarra
     (1.0 when there is none). A NaN anywhere gives 0."""
     fractions = []
     for name, ref in reference.items():
-        value = np.asarray(other[name])
         if not np.issubdtype(ref.dtype, np.floating):
             continue
+        value = np.asarray(other[name])
         if np.isnan(value).any():
             return 0.0
         if ref.ndim >= 2 and ref.shape[-1] > 1:

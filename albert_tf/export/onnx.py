@@ -109,11 +109,11 @@ class OnnxRunner:
     """Runs an ONNX file with ONNX Runtime on the CPU: `runner(inputs)` {name: array} -> {output: array}.
 
     Args:
-      path: the `.onnx` file.
+      path: the `.onnx` file (or its bytes).
       num_threads: intra-op threads (None: the runtime's default).
     """
 
-    def __init__(self, path: str, num_threads: Optional[int] = None):
+    def __init__(self, path: str | bytes, num_threads: Optional[int] = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -121,6 +121,11 @@ class OnnxRunner:
             options.intra_op_num_threads = num_threads
         self._session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         self._outputs = [output.name for output in self._session.get_outputs()]
+
+    @classmethod
+    def from_model(cls, model: "onnx.ModelProto", num_threads: Optional[int] = None) -> "OnnxRunner":  # noqa: F821
+        """A runner of an in-memory model."""
+        return cls(model.SerializeToString(), num_threads)
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return dict(zip(self._outputs, self._session.run(self._outputs, dict(inputs))))

@@ -14,6 +14,7 @@ The converter writes pages of MLIR and TOCO log lines straight to the process's 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -27,10 +28,13 @@ PRECISIONS = ("float32", "float16", "int8", "full_int8")
 
 @contextlib.contextmanager
 def quiet_stderr() -> Iterator[None]:
-    """Sends file descriptor 2 to a temporary file for the block; on an exception its text is printed
-    (so a failed conversion still explains itself), otherwise it is dropped."""
+    """Sends file descriptor 2 to a temporary file and mutes Python's logging up to warnings for the
+    block (converters and optimizers log advice through both); on an exception the captured text is
+    printed (so a failed conversion still explains itself), otherwise it is dropped."""
     sys.stderr.flush()
     saved = os.dup(2)
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
     with tempfile.TemporaryFile(mode="w+b") as sink:
         os.dup2(sink.fileno(), 2)
         try:
@@ -43,6 +47,7 @@ def quiet_stderr() -> Iterator[None]:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+            logging.disable(previous)
 
 
 def convert(function: tf.types.experimental.ConcreteFunction, trackable: tf.Module, precision: str = "float32",
