@@ -145,21 +145,27 @@ def test_onnx_stores_the_shared_layer_weights_once():
     assert onnx_export.initializer_bytes(model) <= 1.05 * parameter_bytes
 
 
-def test_optimizer_fuses_gelu():
-    """ONNX Runtime's optimizer fuses each layer's tanh GELU into one FastGelu (its LayerNorm and attention
-    patterns do not match our graph: see docs/deployment.md) and keeps the outputs."""
+def test_optimizer_fuses_layer_norm_and_gelu():
+    """Our LayerNorm rewrite and ONNX Runtime's optimizer give one LayerNormalization per LayerNorm (the
+    embeddings' and two per layer) and one FastGelu per layer, and keep the outputs. LayerNorm scales and
+    biases are randomised like trained ones (tf2onnx folds away a scale of ones)."""
     tf.keras.utils.set_random_seed(0)
     config = _config()
-    module = serving.FeatureServing(AlbertModel(config), lambda o: {"pooled_output": o["pooled_output"]}, [SEQ])
+    encoder = AlbertModel(config)
+    module = serving.FeatureServing(encoder, lambda o: {k: o[k] for k in ("sequence_output", "pooled_output")},
+                                    [SEQ])
     inputs = _inputs((2, SEQ), np.random.default_rng(0))
+    _reference(module, inputs)  # builds the weights
+    for variable in encoder.variables:
+        variable.assign(tf.random.normal(variable.shape, stddev=0.2) + (1.0 if "gamma" in variable.name else 0.0))
     reference = _reference(module, inputs)
     model = onnx_export.to_onnx(tf.function(module.serve, autograph=False), module.input_specs())
     assert not onnx_export.fused_operators(model)
     optimized, fused = onnx_export.optimize(model, config.num_attention_heads, config.hidden_size)
-    assert fused == {"FastGelu": config.num_hidden_layers}
+    layers = config.num_hidden_layers
+    assert fused == {"LayerNormalization": 2 * layers + 1, "FastGelu": layers}
     assert not onnx_export.fused_operators(model)  # the input model is left as it was
-    session_outputs = OnnxRunner.from_model(optimized)(dict(zip(module.input_names, inputs)))
-    _check_close(reference, session_outputs, TOLERANCE)
+    _check_close(reference, OnnxRunner.from_model(optimized)(dict(zip(module.input_names, inputs))), TOLERANCE)
 
 
 def test_full_integer_tflite_is_kept_only_when_accurate(tmp_path):

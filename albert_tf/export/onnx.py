@@ -48,10 +48,80 @@ def initializer_bytes(model: "onnx.ModelProto") -> int:  # noqa: F821
     return sum(numpy_helper.to_array(init).nbytes for init in model.graph.initializer)
 
 
+def fuse_layer_norms(model: "onnx.ModelProto") -> int:  # noqa: F821
+    """Rewrites, in place, each LayerNorm of our graph as one ONNX `LayerNormalization` (opset 17); returns
+    how many. tf2onnx writes `albert_tf.modeling.layers.LayerNorm` (the TF1 contrib formula) as
+    `mean = ReduceMean(x); c = x - mean; r = Reciprocal(Sqrt(ReduceMean(c * c) + eps));
+    y = c * (r * gamma) + beta`, which ONNX Runtime's optimizer does not recognise; as one op it fuses it
+    (with the residual Add, into `SkipLayerNormalization`). Same formula, so the outputs stay within float
+    rounding."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in dict.fromkeys(node.input):  # once per node, also for Mul(c, c)
+            consumers.setdefault(name, []).append(node)
+    constants = {init.name: init for init in graph.initializer}
+    means = ("ReduceMean", "GlobalAveragePool")
+
+    def only(name: str, op: str):
+        """The single consumer of `name` when it is an `op`, else None."""
+        users = consumers.get(name, [])
+        return users[0] if len(users) == 1 and users[0].op_type == op else None
+
+    def other(node, name: str) -> str:
+        return node.input[1] if node.input[0] == name else node.input[0]
+
+    fused, removed = 0, set()
+    for sub in list(graph.node):
+        mean = producer.get(sub.input[1]) if sub.op_type == "Sub" else None
+        if mean is None or mean.op_type not in means or mean.input[0] != sub.input[0]:
+            continue
+        centered = sub.output[0]
+        users = consumers.get(centered, [])
+        square = next((n for n in users if n.op_type == "Mul" and list(n.input) == [centered, centered]), None)
+        if len(users) != 2 or square is None:
+            continue
+        chain = [square]
+        for op in (mean.op_type, "Add", "Sqrt", "Reciprocal", "Mul", "Mul", "Add"):
+            following = only(chain[-1].output[0], op)
+            if following is None:
+                break
+            chain.append(following)
+        if len(chain) != 8:
+            continue
+        variance, add_eps, sqrt, reciprocal, scale, normed, shift = chain[1:]
+        if other(normed, scale.output[0]) != centered:
+            continue
+        eps, gamma, beta = (other(add_eps, variance.output[0]), other(scale, reciprocal.output[0]),
+                            other(shift, normed.output[0]))
+        if not {eps, gamma, beta} <= set(constants) or numpy_helper.to_array(constants[eps]).size != 1:
+            continue
+        epsilon = float(numpy_helper.to_array(constants[eps]).reshape(()))
+        chain = [mean, sub, *chain]
+        if any(node.name in removed for node in chain):
+            continue
+        removed.update(node.name for node in chain)
+        layer_norm = helper.make_node("LayerNormalization", [sub.input[0], gamma, beta], [shift.output[0]],
+                                      name=f"{shift.name}/LayerNormalization", axis=-1, epsilon=epsilon)
+        graph.node.insert(list(graph.node).index(shift), layer_norm)
+        fused += 1
+    kept = [node for node in graph.node if node.name not in removed]
+    del graph.node[:]
+    graph.node.extend(kept)
+    used = {name for node in graph.node for name in node.input}
+    unused = [init for init in graph.initializer if init.name not in used]  # e.g. epsilon constants
+    for init in unused:
+        graph.initializer.remove(init)
+    return fused
+
+
 def optimize(model: "onnx.ModelProto", num_heads: int, hidden_size: int  # noqa: F821
              ) -> tuple["onnx.ModelProto", dict[str, int]]:  # noqa: F821
     """ONNX Runtime's transformer optimizer for a BERT-like graph (attention, LayerNorm, GELU fusion), given
-    the config's `num_attention_heads` and `hidden_size`.
+    the config's `num_attention_heads` and `hidden_size`, after `fuse_layer_norms`.
 
     Returns:
       (the optimized model, {fused operator: count} for the operators that fused).
@@ -61,6 +131,7 @@ def optimize(model: "onnx.ModelProto", num_heads: int, hidden_size: int  # noqa:
 
     source = onnx.ModelProto()
     source.CopyFrom(model)  # the optimizer rewrites the graph it is given in place
+    fuse_layer_norms(source)
     with quiet_stderr():  # it warns that the graph does not come from PyTorch
         optimized = optimizer.optimize_model(source, model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
                                              opt_level=0)
