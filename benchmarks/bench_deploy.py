@@ -99,11 +99,16 @@ def _full_int8(module: serving.FeatureServing, make_dataset, work_dir: str) -> s
     return f"kept: {paths['tflite_full_int8']}"
 
 
-def _restore(task) -> tuple:
+def _export_and_restore(task) -> tuple[dict[str, str], object, str]:
+    """Exports through the task's own `--export_dir` path (the driver), then restores the same fine-tuned
+    checkpoint into a new model for the TF reference. Returns (export paths, model, checkpoint)."""
+    start = time.time()
+    paths = driver.run(task)["export"]
+    print(f"exported (task --export_dir path) in {time.time() - start:.0f} s: {sorted(paths)}")
     model = task.build_model()
     prefix = driver.serving_checkpoint(task, sorted(model.head_variables()))
     checkpoints.load_original_checkpoint(model, prefix)
-    return model, prefix
+    return paths, model, prefix
 
 
 def bench_sst2(work_dir: str) -> None:
@@ -114,10 +119,7 @@ def bench_sst2(work_dir: str) -> None:
                     max_seq_length=FLAGS.max_seq_length, eval_batch_size=FLAGS.batch_size)
     task = GlueTask(ClassifierRun(**settings, export_dir=work_dir, export_formats="savedmodel,onnx,tflite",
                                   export_quantize=QUANTIZE))
-    start = time.time()
-    paths = driver.run(task)["export"]
-    print(f"exported (task --export_dir path) in {time.time() - start:.0f} s: {sorted(paths)}")
-    model, prefix = _restore(task)
+    paths, model, prefix = _export_and_restore(task)
     module = serving.FeatureServing(model, task._deployed_outputs, [FLAGS.max_seq_length])
 
     def dev():
@@ -152,10 +154,7 @@ def bench_squad(work_dir: str) -> None:
                     max_query_length=FLAGS.max_query_length, predict_batch_size=FLAGS.batch_size)
     task = SquadTask(SquadRun(**settings, export_dir=work_dir, export_formats="savedmodel,onnx,tflite",
                               export_quantize=QUANTIZE))
-    start = time.time()
-    paths = driver.run(task)["export"]
-    print(f"exported (task --export_dir path) in {time.time() - start:.0f} s: {sorted(paths)}")
-    model, prefix = _restore(task)
+    paths, model, prefix = _export_and_restore(task)
     module = SquadFeatureServing(model, "v1.1", FLAGS.max_seq_length)
     path, side = task.predict_features()
 
