@@ -242,3 +242,28 @@ def test_bad_export_format_fails_before_work(tmp_path):
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2
     assert "--export_formats: unknown tflight" in proc.stderr
+
+
+def test_encoder_from_checkpoint(tmp_path):
+    """export_tfhub.py's library path writes the encoder's ONNX and TFLite files (--deploy_formats) from a
+    TF1-layout checkpoint; they give the checkpoint's encoder outputs."""
+    from albert_tf.export import tfhub
+
+    tf.keras.utils.set_random_seed(4)
+    config_file = tmp_path / "albert_config.json"
+    config_file.write_text(json.dumps(CONFIG))
+    encoder = AlbertModel(_config())
+    inputs = _inputs((2, SEQ), np.random.default_rng(4))
+    expected = encoder(dict(zip(serving.INPUT_NAMES, map(tf.constant, inputs))), training=False)
+    checkpoints.save_original_checkpoint(encoder, str(tmp_path / "model.ckpt-1"))
+    paths = tfhub.export_from_checkpoint(str(tmp_path / "hub"), str(config_file), str(tmp_path / "model.ckpt-1"),
+                                         with_mlm=False, seq_length=SEQ, deploy_dir=str(tmp_path / "deploy"),
+                                         deploy_formats="onnx,tflite")
+    assert {"encoder", "onnx", "onnx_optimized", "tflite"} <= set(paths)
+    for key in ("onnx", "tflite"):
+        outputs = _run(paths[key], dict(zip(serving.INPUT_NAMES, inputs)))
+        for name in ("sequence_output", "pooled_output"):
+            np.testing.assert_allclose(outputs[name], expected[name].numpy(), atol=TOLERANCE, err_msg=name)
+    with pytest.raises(ValueError, match="--deploy_formats needs --deploy_dir"):
+        tfhub.export_from_checkpoint(str(tmp_path / "hub2"), str(config_file), str(tmp_path / "model.ckpt-1"),
+                                     with_mlm=False, deploy_formats="onnx")

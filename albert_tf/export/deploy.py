@@ -134,9 +134,8 @@ def check_full_int8(path: str, module: serving.FeatureServing, batches: Sequence
     if worst < FULL_INT8_MIN_AGREEMENT:
         tf.io.gfile.remove(path)
         raise ValueError(f"Full-integer TFLite refused: its predictions agree with the float model's on only "
-                         f"{worst:.1%} of the calibration features (< {FULL_INT8_MIN_AGREEMENT:.0%}; ALBERT's "
-                         "LayerNorm, softmax and GELU activations do not survive int8). Use "
-                         "--export_quantize=int8 (dynamic range) instead.")
+                         f"{worst:.1%} of the calibration features (< {FULL_INT8_MIN_AGREEMENT:.0%}: int8 "
+                         "activations lose too much). Use --export_quantize=int8 (dynamic range) instead.")
     return worst
 
 
