@@ -178,7 +178,7 @@ def test_export_timestamps_never_collide(tmp_path, monkeypatch):
     monkeypatch.setattr(export.time, "time", lambda: 1000.5)
     os.makedirs(tmp_path / "1000")
     os.makedirs(tmp_path / "1001_text")
-    assert export._free_stamp(str(tmp_path), ["", "_text"]) == "1002"
+    assert export.free_stamp(str(tmp_path), ["", "_text"]) == "1002"
 
 
 def test_export_needs_a_fine_tuned_checkpoint(tmp_path):

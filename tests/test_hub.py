@@ -289,7 +289,7 @@ def test_infer_config_from_release_shapes():
 # ----------------------------------------------------------------------------------------------
 
 def test_model_garden_savedmodel_as_encoder(tmp_path):
-    # tf-models-official is an optional extra (requirements-test.txt).
+    # tf-models-official is an optional extra (`pip install ".[models]"`).
     AlbertEncoder = pytest.importorskip("official.nlp.modeling.networks").AlbertEncoder
     network = AlbertEncoder(vocab_size=1000, embedding_width=8, hidden_size=16, num_layers=1, num_attention_heads=2,
                             max_sequence_length=16, type_vocab_size=2, intermediate_size=32, dict_outputs=True)

@@ -10,6 +10,7 @@ import math
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -495,7 +496,7 @@ def test_v2_export_uses_the_threshold_tuned_with_the_best_checkpoint(tmp_path, m
     """A v2.0 run records the tuned threshold per checkpoint; the export uses the best checkpoint's one
     (so the raw-text model answers as the run's predictions.json), --null_score_diff_threshold wins."""
     from albert_tf.core.best_checkpoint import BEST_CHECKPOINT, BestCheckpointTracker
-    from albert_tf.export import squad as squad_export
+    from albert_tf.export import deploy, squad as squad_export
 
     out = tmp_path / "run"
     out.mkdir()
@@ -508,6 +509,9 @@ def test_v2_export_uses_the_threshold_tuned_with_the_best_checkpoint(tmp_path, m
     used = []
     monkeypatch.setattr(squad_export, "export_squad",
                         lambda model, export_dir, **kw: used.append(kw["null_score_diff_threshold"]) or {})
+    monkeypatch.setattr(squad_export, "SquadFeatureServing",  # no ONNX / TFLite here
+                        lambda *args: types.SimpleNamespace(input_names=[]))
+    monkeypatch.setattr(deploy, "export_task", lambda *args: {})
 
     def export(**overrides):
         run = SquadRun(output_dir=str(out), squad_version=overrides.pop("squad_version", "v2.0"),

@@ -56,6 +56,10 @@ def validate_settings(task: Task) -> None:
         raise ValueError(f"--keep_checkpoint_max must be >= 0 (0 keeps every checkpoint), got {s.keep_checkpoint_max}.")
     if s.init_checkpoint and not transformers.is_transformers_dir(s.init_checkpoint):
         checkpoints.resolve_checkpoint_path(s.init_checkpoint)
+    if s.export_dir:
+        from albert_tf.export import deploy  # the export flags: known names, extras installed
+
+        deploy.check_export_settings(s.export_formats, s.export_quantize)
 
 
 def finetuned_checkpoint(directory: str) -> Optional[str]:

@@ -104,8 +104,15 @@ def define_driver_flags(*, do_train: bool = False, do_eval: bool = False, train_
          "How often to save (and evaluate) a checkpoint."),
         (flags.DEFINE_integer, "keep_checkpoint_max", keep_checkpoint_max, "How many model.ckpt-<step> to keep (0: all)."),
         (flags.DEFINE_string, "export_dir", None, "Export SavedModels of model.ckpt-best under this folder."),
+        (flags.DEFINE_string, "export_formats", "savedmodel",
+         "With --export_dir: comma list of savedmodel, onnx (needs the onnx extra), tflite."),
+        (flags.DEFINE_string, "export_quantize", "",
+         "With --export_dir: quantized ONNX/TFLite files written beside the float ones, comma list of float16, "
+         "int8 (dynamic range), full_int8 (TFLite, calibrated on the task's data; refused when inaccurate)."),
     ]
     skip = set(skip)
+    if "export_dir" in skip:  # the export settings come with --export_dir
+        skip |= {"export_formats", "export_quantize"}
     for define, name, default, help_text in definitions:
         if name not in skip:
             define(name, default, help_text, flag_values=flag_values)

@@ -47,6 +47,8 @@ class RunSettings:
     do_eval: bool = False
     do_predict: bool = False
     export_dir: Optional[str] = None
+    export_formats: str = "savedmodel"  # comma list, see `albert_tf.export.deploy`
+    export_quantize: str = ""
     train_batch_size: int = 32
     eval_batch_size: int = 8
     predict_batch_size: int = 8

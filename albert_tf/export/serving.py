@@ -37,6 +37,7 @@ OutputsFn = Callable[[Mapping[str, tf.Tensor]], Mapping[str, tf.Tensor]]
 ParseFn = Callable[[tf.Tensor], dict[str, tf.Tensor]]
 EXAMPLES = ""  # suffix of the original-style SavedModel directory
 TEXT = "_text"  # suffix of the raw-text SavedModel directory
+INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")  # the model's int32 inputs
 
 
 # On-disk feature names -> model input names.
@@ -158,7 +159,42 @@ class TextServingModule(ModelServing):
                 TOKENIZATION_INFO: self._tokenization_info}
 
 
-def _free_stamp(export_dir_base: str, suffixes: Sequence[str]) -> str:
+class FeatureServing(ModelServing):
+    """A model served on feature tensors: `serve(input_word_ids, input_mask, input_type_ids)` (int32
+    [B, *input_shape] each) -> `outputs_fn(model outputs)`. The common form ONNX and TFLite convert.
+
+    Args:
+      model: a tf_keras model taking the ALBERT input dict.
+      outputs_fn: the model's outputs dict -> the served tensors.
+      input_shape: the shape after the batch dimension ([S], or [C, S] for multiple choice).
+      input_names: the int32 inputs, in signature order.
+      name: the module name.
+    """
+
+    def __init__(self, model: keras.Model, outputs_fn: OutputsFn, input_shape: Sequence[int],
+                 input_names: Sequence[str] = INPUT_NAMES, name: str = "feature_serving"):
+        super().__init__(model, outputs_fn, None, name=name)
+        self.input_shape = tuple(input_shape)
+        self.input_names = tuple(input_names)
+
+    def input_specs(self, batch_size: Optional[int] = None) -> list[tf.TensorSpec]:
+        """int32 [batch_size, *input_shape] specs named as the inputs (batch_size None: any)."""
+        return [tf.TensorSpec([batch_size, *self.input_shape], tf.int32, name=name) for name in self.input_names]
+
+    def serve(self, *inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The inputs, in `input_names` order -> the served tensors."""
+        return self._serve(dict(zip(self.input_names, inputs)))
+
+    def concrete_function(self, batch_size: Optional[int] = None) -> tf.types.experimental.ConcreteFunction:
+        """`serve` traced for `input_specs(batch_size)`."""
+        return tf.function(self.serve, autograph=False).get_concrete_function(*self.input_specs(batch_size))
+
+    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
+        """The concrete functions to save, by signature key."""
+        return {"serving_default": self.concrete_function()}
+
+
+def free_stamp(export_dir_base: str, suffixes: Sequence[str]) -> str:
     """Unix seconds, moved on while `export_dir_base/<stamp><suffix>` exists for any suffix."""
     stamp = int(time.time())
     while any(tf.io.gfile.exists(os.path.join(export_dir_base, f"{stamp}{s}")) for s in suffixes):
@@ -180,7 +216,7 @@ def export_saved_models(modules: Mapping[str, ModelServing],
       {suffix: SavedModel directory}.
     """
     tf.io.gfile.makedirs(export_dir_base)
-    stamp = _free_stamp(export_dir_base, list(modules))
+    stamp = free_stamp(export_dir_base, list(modules))
     paths = {}
     for suffix, module in modules.items():
         final = os.path.join(export_dir_base, f"{stamp}{suffix}")

@@ -50,7 +50,7 @@ import tf_keras as keras
 from absl import logging
 
 from albert_tf import tokenization
-from albert_tf.export import serving
+from albert_tf.export import serving, tflite
 from albert_tf.export.spm_asset import TOKENIZATION_INFO, attach_spm_asset
 from albert_tf.squad_eval import V1, V2, VERSIONS
 
@@ -76,7 +76,7 @@ def raw_outputs(squad_version: str, outputs: dict[str, tf.Tensor]) -> dict[str, 
             for name in names}
 
 
-class SquadFeatureServing(serving.ModelServing):
+class SquadFeatureServing(serving.FeatureServing):
     """`serving_default(input_word_ids, input_mask, input_type_ids[, p_mask])` (int32 [B, S]) -> the raw
     outputs (`V1_OUTPUTS` or `V2_OUTPUTS`).
 
@@ -87,27 +87,10 @@ class SquadFeatureServing(serving.ModelServing):
     """
 
     def __init__(self, model: keras.Model, squad_version: str, seq_length: int):
-        super().__init__(model, lambda outputs: raw_outputs(squad_version, outputs), None,
-                         name="squad_feature_serving")
+        super().__init__(model, lambda outputs: raw_outputs(squad_version, outputs), [seq_length],
+                         model_input_names(squad_version), name="squad_feature_serving")
         self.squad_version = squad_version
         self.seq_length = seq_length
-
-    def input_specs(self, batch_size: Optional[int] = None) -> list[tf.TensorSpec]:
-        """int32 [batch_size, S] specs named as the model inputs (batch_size None: any)."""
-        return [tf.TensorSpec([batch_size, self.seq_length], tf.int32, name=name)
-                for name in model_input_names(self.squad_version)]
-
-    def serve(self, *inputs: tf.Tensor) -> dict[str, tf.Tensor]:
-        """The model inputs, int32 [B, S] each, in `model_input_names` order -> raw outputs."""
-        return self._serve(dict(zip(model_input_names(self.squad_version), inputs)))
-
-    def concrete_function(self, batch_size: Optional[int] = None) -> tf.types.experimental.ConcreteFunction:
-        """`serve` traced for `input_specs` (batch 1 for TFLite)."""
-        return tf.function(self.serve, autograph=False).get_concrete_function(*self.input_specs(batch_size))
-
-    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
-        """The concrete functions to save, by signature key."""
-        return {"serving_default": self.concrete_function()}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -565,12 +548,9 @@ def _check_export_settings(model: keras.Model, squad_version: str, max_seq_lengt
 def convert_to_tflite(module: SquadFeatureServing, path: str) -> str:
     """Writes the v1.1 model as TFLite: inputs ``input_word_ids``, ``input_mask``, ``input_type_ids``
     int32 [1, S]; outputs ``start_logits``, ``end_logits`` float32 [1, S] (the original's conversion
-    of its serving graph). Returns ``path``."""
-    function = module.concrete_function(batch_size=1)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], module)
-    data = converter.convert()
-    with tf.io.gfile.GFile(path, "wb") as f:
-        f.write(data)
+    of its serving graph), converted quietly by `albert_tf.export.tflite`. Returns ``path``."""
+    data = tflite.convert(module.concrete_function(batch_size=1), module)
+    tflite.write(data, path)
     logging.info("Wrote the TFLite model %s (%d bytes)", path, len(data))
     return path
 

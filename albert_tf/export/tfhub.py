@@ -30,6 +30,7 @@ from typing import Any, Callable, Optional
 import tensorflow as tf
 import tf_keras as keras
 
+from albert_tf.export import deploy, serving
 from albert_tf.export.spm_asset import TOKENIZATION_INFO, attach_spm_asset
 from albert_tf.modeling.encoder import ENCODER_INPUTS, AlbertModel
 from albert_tf.preprocessing import export_preprocessing_savedmodel as export_preprocessing
@@ -126,8 +127,11 @@ def export_encoder(model: keras.Model, path: str | os.PathLike, with_mlm: Option
 
 def export_from_checkpoint(export_path: str, albert_config_file: str, init_checkpoint: str,
                            spm_model_file: Optional[str] = None, do_lower_case: bool = True, with_mlm: bool = True,
-                           preprocessing_export_path: Optional[str] = None, seq_length: int = 128) -> dict[str, str]:
-    """`export_tfhub.py`: a checkpoint in the official TF1 layout -> encoder (+ preprocessing) SavedModels.
+                           preprocessing_export_path: Optional[str] = None, seq_length: int = 128,
+                           deploy_dir: Optional[str] = None, deploy_formats: str = "",
+                           deploy_quantize: str = "") -> dict[str, str]:
+    """`export_tfhub.py`: a checkpoint in the official TF1 layout -> encoder (+ preprocessing) SavedModels
+    (+ the encoder's ONNX / TFLite files).
 
     Args:
       export_path: the encoder SavedModel directory.
@@ -137,10 +141,13 @@ def export_from_checkpoint(export_path: str, albert_config_file: str, init_check
       do_lower_case: the casing recorded with it and used by the preprocessing model.
       with_mlm: export the `mlm` sub-object; the checkpoint must hold the pretraining heads (`cls/*`).
       preprocessing_export_path: also write the preprocessing SavedModel there.
-      seq_length: the preprocessing model's default `seq_length`.
+      seq_length: the preprocessing model's default `seq_length`, and the ONNX / TFLite files' sequence length.
+      deploy_dir, deploy_formats, deploy_quantize: with `deploy_formats` (comma list of onnx, tflite), the
+        encoder (`sequence_output`, `pooled_output`) as `albert_tf.export.deploy` files in
+        `deploy_dir/<timestamp>_deploy/`, with the quantized variants of `deploy_quantize`.
 
     Returns:
-      {"encoder": path(, "preprocessing": path)}.
+      {"encoder": path(, "preprocessing": path)(, "onnx", "tflite", ...: deployment file paths)}.
 
     Raises:
       FileNotFoundError / ValueError: a missing file or a checkpoint without the MLM head, named with
@@ -156,6 +163,10 @@ def export_from_checkpoint(export_path: str, albert_config_file: str, init_check
         raise FileNotFoundError(f"--spm_model_file {spm_model_file} not found.")
     if preprocessing_export_path and spm_model_file is None:
         raise ValueError("--preprocessing_export_path needs the SentencePiece model (--spm_model_file).")
+    formats = deploy.parse_list(deploy_formats, ("onnx", "tflite"), "deploy_formats")
+    quantize = deploy.parse_list(deploy_quantize, ("float16", "int8"), "deploy_quantize")
+    if (formats or quantize) and not (formats and deploy_dir):
+        raise ValueError("--deploy_quantize needs --deploy_formats, and --deploy_formats needs --deploy_dir.")
     prefix = resolve_checkpoint_path(init_checkpoint)
     if with_mlm and not has_variables(prefix, ["cls/predictions/output_bias"]):
         raise ValueError(f"{prefix} has no MLM head (cls/predictions/*), e.g. a fine-tuned checkpoint: pass "
@@ -168,4 +179,10 @@ def export_from_checkpoint(export_path: str, albert_config_file: str, init_check
     if preprocessing_export_path:
         paths["preprocessing"] = export_preprocessing(preprocessing_export_path, spm_model_file, do_lower_case,
                                                       seq_length)
+    if formats:
+        encoder = model.encoder if with_mlm else model
+        module = serving.FeatureServing(
+            encoder, lambda outputs: {k: outputs[k] for k in ("sequence_output", "pooled_output")}, [seq_length])
+        paths.update(deploy.write_deployment(module, deploy_dir, formats, quantize,
+                                             (config.num_attention_heads, config.hidden_size)))
     return paths

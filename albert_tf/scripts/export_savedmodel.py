@@ -3,7 +3,8 @@
 Reads model.ckpt-best (else the newest model.ckpt-<step>) of a run_classifier.py --output_dir, or the
 fine-tuned --init_checkpoint, and writes <export_dir>/<timestamp>/ (the original serving signature:
 serialized tf.Examples in, probabilities and predictions out) and, with --spm_model_file,
-<export_dir>/<timestamp>_text/ (raw text in). Example:
+<export_dir>/<timestamp>_text/ (raw text in); --export_formats=onnx,tflite and --export_quantize=float16,int8
+add <export_dir>/<timestamp>_deploy/albert_model*.{onnx,tflite} (see albert_tf.export.deploy). Example:
 
   python export_savedmodel.py --task_name=MRPC --output_dir=out/mrpc \
       --albert_config_file=albert_base/albert_config.json --spm_model_file=albert_base/30k-clean.model \
@@ -27,6 +28,10 @@ flags.DEFINE_string("spm_model_file", None, "The SentencePiece model; enables th
 flags.DEFINE_bool("do_lower_case", True, "Lower-case the input text in the raw-text SavedModel.")
 flags.DEFINE_integer("max_seq_length", 512, "Sequence length of the serving inputs.")
 flags.DEFINE_string("export_dir", None, "Where the timestamped SavedModel folders are written.")
+flags.DEFINE_string("export_formats", "savedmodel", "Comma list of savedmodel, onnx (needs the onnx extra), "
+                    "tflite.")
+flags.DEFINE_string("export_quantize", "", "Quantized ONNX/TFLite files beside the float ones: comma list of "
+                    "float16, int8 (dynamic range); full_int8 needs the dev set: run_classifier.py --data_dir offers it.")
 flags.DEFINE_float("threshold_to_export", float("nan"), "A threshold served as a constant `threshold` output "
                    "(default NaN: none).")
 FLAGS = flags.FLAGS
@@ -39,7 +44,8 @@ def main(_):
     paths = export_checkpoint(FLAGS.albert_config_file, FLAGS.task_name, FLAGS.export_dir,
                               output_dir=FLAGS.output_dir, init_checkpoint=FLAGS.init_checkpoint,
                               max_seq_length=FLAGS.max_seq_length, spm_model_file=FLAGS.spm_model_file,
-                              do_lower_case=FLAGS.do_lower_case, threshold=threshold)
+                              do_lower_case=FLAGS.do_lower_case, threshold=threshold,
+                              export_formats=FLAGS.export_formats, export_quantize=FLAGS.export_quantize)
     for path in paths.values():
         print(path)
 

@@ -4,7 +4,8 @@ Model Garden's `albert_en_*` / `albert_en_preprocess` models. The flags are the 
 export_to_tfhub.py's, plus overrides. Example (an unpacked release):
 
   python export_tfhub.py --albert_directory=albert_base --checkpoint_name=model.ckpt-best \
-      --export_path=hub/albert_base --preprocessing_export_path=hub/albert_base_preprocess
+      --export_path=hub/albert_base --preprocessing_export_path=hub/albert_base_preprocess \
+      [--deploy_dir=deploy/albert_base --deploy_formats=onnx,tflite --deploy_quantize=int8]
 
 Load them with `hub.KerasLayer(path, trainable=True)` or `albert_tf.from_hub(path)`; see
 albert_tf/export/tfhub.py for the interfaces.
@@ -33,7 +34,12 @@ flags.DEFINE_string("init_checkpoint", None, "Overrides <albert_directory>/<chec
 flags.DEFINE_bool("with_mlm", True, "Export the `mlm` sub-object (needs the checkpoint's cls/* heads).")
 flags.DEFINE_string("preprocessing_export_path", None, "Also write the preprocessing SavedModel here.")
 flags.DEFINE_integer("max_seq_length", 128, "Default seq_length of the preprocessing model (its "
-                     "bert_pack_inputs takes any).")
+                     "bert_pack_inputs takes any), and the sequence length of the ONNX / TFLite encoder.")
+flags.DEFINE_string("deploy_dir", None, "With --deploy_formats: where <timestamp>_deploy/ with the encoder's files goes.")
+flags.DEFINE_string("deploy_formats", "", "Also write the encoder as: comma list of onnx (needs the onnx extra), "
+                    "tflite.")
+flags.DEFINE_string("deploy_quantize", "", "Quantized encoder files beside the float ones: comma list of float16, "
+                    "int8.")
 FLAGS = flags.FLAGS
 
 
@@ -49,7 +55,8 @@ def main(_):
     paths = export_from_checkpoint(FLAGS.export_path, config_file, checkpoint, spm_model_file=spm_model_file,
                                    do_lower_case=FLAGS.do_lower_case, with_mlm=FLAGS.with_mlm,
                                    preprocessing_export_path=FLAGS.preprocessing_export_path,
-                                   seq_length=FLAGS.max_seq_length)
+                                   seq_length=FLAGS.max_seq_length, deploy_dir=FLAGS.deploy_dir,
+                                   deploy_formats=FLAGS.deploy_formats, deploy_quantize=FLAGS.deploy_quantize)
     for path in paths.values():
         print(path)
 

@@ -29,13 +29,13 @@ flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of eval batches.")
 flags.DEFINE_bool("init_from_group0", False, "Initialise every parameter group from group_0 of --init_checkpoint.")
 runtime_flags.define_driver_flags(do_train=True, train_batch_size=4096, eval_batch_size=64, learning_rate=0.00176,
                                   optimizer="lamb", save_checkpoints_steps=5000,
-                                  skip=("do_predict", "predict_batch_size", "export_dir"))
+                                  skip=("do_predict", "predict_batch_size"))
 FLAGS = flags.FLAGS
 
 
 def main(_):
     runtime_flags.run_task(PretrainingTask, PretrainingRun, FLAGS,
-                           unflagged=("do_predict", "export_dir", "predict_batch_size"))
+                           unflagged=("do_predict", "predict_batch_size"))
 
 
 def entry() -> None:

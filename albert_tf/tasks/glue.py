@@ -37,7 +37,7 @@ from albert_tf.core import driver
 from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, check_seq_length
 from albert_tf.data import glue
 from albert_tf.data.classifier_features import classifier_dataset
-from albert_tf.export import serving
+from albert_tf.export import deploy, serving
 from albert_tf.modeling import AlbertClassifier
 
 
@@ -242,11 +242,25 @@ class GlueTask(Task):
                                                "The raw-text SavedModel")
 
     def export(self, model: keras.Model, export_dir: str) -> dict[str, str]:
+        """The SavedModels of `export_classifier` (with savedmodel in `--export_formats`) and the ONNX / TFLite
+        files of `albert_tf.export.deploy` (logits, probabilities, predictions; full_int8 calibrated on dev)."""
         s = self.settings
         threshold = None if math.isnan(s.threshold_to_export) else s.threshold_to_export
-        return export_classifier(model, export_dir, task_name=self.name, max_seq_length=s.max_seq_length,
-                                 spm_model_file=self._serving_spm_model(),
-                                 do_lower_case=s.do_lower_case, threshold=threshold)
+        paths = {}
+        if deploy.wants_saved_model(s):
+            paths.update(export_classifier(model, export_dir, task_name=self.name, max_seq_length=s.max_seq_length,
+                                           spm_model_file=self._serving_spm_model(),
+                                           do_lower_case=s.do_lower_case, threshold=threshold))
+        module = serving.FeatureServing(model, self._deployed_outputs, [s.max_seq_length])
+        calibration = None if not s.data_dir else deploy.calibration_batches(
+            lambda: self._dataset(self.cached_features(self.processor, "eval"), s.eval_batch_size), module.input_names)
+        paths.update(deploy.export_task(module, s, self.config, calibration))
+        return paths
+
+    def _deployed_outputs(self, outputs: dict) -> dict[str, tf.Tensor]:
+        """The ONNX / TFLite outputs: `logits` and the served `probabilities`, `predictions`."""
+        logits = tf.cast(outputs["logits"], tf.float32)
+        return dict(head_outputs(logits, self.is_regression), logits=logits)
 
 
 def export_classifier(model: keras.Model, export_dir_base: str, *, task_name: str, max_seq_length: int,
@@ -284,14 +298,16 @@ def export_classifier(model: keras.Model, export_dir_base: str, *, task_name: st
 def export_checkpoint(albert_config_file: str, task_name: str, export_dir: str, *,
                       output_dir: Optional[str] = None, init_checkpoint: Optional[str] = None,
                       max_seq_length: int = 512, spm_model_file: Optional[str] = None, do_lower_case: bool = True,
-                      threshold: Optional[float] = None) -> dict[str, str]:
+                      threshold: Optional[float] = None, export_formats: str = "savedmodel",
+                      export_quantize: str = "") -> dict[str, str]:
     """Exports a fine-tuned classifier without training (`export_savedmodel.py`), through the driver:
     the checkpoint is `output_dir`'s best (else newest), else the fine-tuned `init_checkpoint`.
-    Returns the SavedModel directories of `export_classifier`."""
+    Returns the SavedModel directories of `export_classifier` and the files of `--export_formats` /
+    `--export_quantize` (see `GlueTask.export`)."""
     run = ClassifierRun(task_name=task_name, output_dir=output_dir or export_dir, albert_config_file=albert_config_file,
                         init_checkpoint=init_checkpoint, max_seq_length=max_seq_length, spm_model_file=spm_model_file,
-                        do_lower_case=do_lower_case, export_dir=export_dir,
-                        threshold_to_export=math.nan if threshold is None else threshold)
+                        do_lower_case=do_lower_case, export_dir=export_dir, export_formats=export_formats,
+                        export_quantize=export_quantize, threshold_to_export=math.nan if threshold is None else threshold)
     return driver.run(GlueTask(run))["export"]
 
 

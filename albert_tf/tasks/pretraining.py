@@ -130,6 +130,26 @@ class PretrainingTask(Task):
         return [EvalSet("", self._dataset(s.eval_input_file or s.input_file, s.eval_batch_size, is_training=False),
                         num_steps=s.max_eval_steps)]
 
+    def export(self, model: keras.Model, export_dir: str) -> dict[str, str]:
+        """`--export_dir` (a TF2 addition): the pretrainer served on `input_word_ids`, `input_mask`,
+        `input_type_ids` int32 [B,S] -> `mlm_logits` [B,S,V] (every position) and `sop_logits` [B,2]; as a
+        SavedModel (with savedmodel in `--export_formats`) and as the ONNX / TFLite files of
+        `albert_tf.export.deploy` (full_int8 calibrated on the eval input)."""
+        from albert_tf.export import deploy, serving
+
+        s = self.settings
+        module = serving.FeatureServing(
+            model, lambda outputs: {name: tf.cast(outputs[name], tf.float32) for name in ("mlm_logits", "sop_logits")},
+            [s.max_seq_length])
+        paths = {}
+        if deploy.wants_saved_model(s):
+            paths.update(serving.export_saved_models({serving.EXAMPLES: module}, export_dir))
+        calibration = deploy.calibration_batches(
+            lambda: self._dataset(s.eval_input_file or s.input_file, s.eval_batch_size, is_training=False),
+            module.input_names)
+        paths.update(deploy.export_task(module, s, self.config, calibration))
+        return paths
+
     def validation_outputs(self, features: dict, outputs: dict) -> dict[str, tf.Tensor]:
         batch_loss = pretraining_loss(features, outputs)
         return {"mlm_correct": _correct(features["masked_lm_ids"], outputs["mlm_logits"]),

@@ -42,7 +42,7 @@ from albert_tf import metrics
 from albert_tf.core import best_checkpoint
 from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, check_seq_length
 from albert_tf.data import race, records
-from albert_tf.export import serving
+from albert_tf.export import deploy, serving
 from albert_tf.modeling import AlbertMultipleChoice
 
 PREDICT_RESULTS = "predict_results.txt"
@@ -340,8 +340,19 @@ class RaceTask(Task):
         return best_checkpoint.read_best_trial(path)[2] if tf.io.gfile.exists(path) else None
 
     def export(self, model: keras.Model, export_dir: str) -> dict[str, str]:
-        module = MultipleChoiceServingModule(model, self.settings.max_seq_length)
-        return serving.export_saved_models({serving.EXAMPLES: module}, export_dir)
+        """The SavedModel (with savedmodel in `--export_formats`) and the ONNX / TFLite files of
+        `albert_tf.export.deploy` (inputs int32 [B,4,S]; full_int8 calibrated on dev)."""
+        s = self.settings
+        paths = {}
+        if deploy.wants_saved_model(s):
+            module = MultipleChoiceServingModule(model, s.max_seq_length)
+            paths.update(serving.export_saved_models({serving.EXAMPLES: module}, export_dir))
+        features = serving.FeatureServing(model, lambda outputs: choice_outputs(outputs["logits"]),
+                                          [race.NUM_CHOICES, s.max_seq_length])
+        calibration = deploy.calibration_batches(
+            lambda: self._dataset(self.features("eval")[0], s.eval_batch_size), features.input_names)
+        paths.update(deploy.export_task(features, s, self.config, calibration))
+        return paths
 
 
 def write_predict_results(path: str, results: Mapping[str, float], best: Optional[float],

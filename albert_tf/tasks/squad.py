@@ -337,18 +337,28 @@ class SquadTask(Task):
         return {"raw_results": raw_path, "eval": result}
 
     def export(self, model: keras.Model, export_dir: str) -> dict[str, str]:
-        """`albert_tf.export.squad.export_squad`: the raw-output SavedModel, the raw-text QA SavedModel and,
-        for v1.1 as the original, `export_dir/albert_model.tflite`."""
-        from albert_tf.export.squad import export_squad  # imports tensorflow_text: only when exporting
+        """With savedmodel in `--export_formats`, `albert_tf.export.squad.export_squad`: the raw-output
+        SavedModel, the raw-text QA SavedModel and, for v1.1 as the original, `export_dir/albert_model.tflite`;
+        then the ONNX / TFLite files of `albert_tf.export.deploy` (the raw outputs; full_int8 calibrated on
+        the predict features)."""
+        from albert_tf.export import deploy
+        from albert_tf.export.squad import SquadFeatureServing, export_squad  # imports tensorflow_text
         s = self.settings
-        return export_squad(model, export_dir, squad_version=s.squad_version, max_seq_length=s.max_seq_length,
-                            max_query_length=s.max_query_length, doc_stride=s.doc_stride,
-                            spm_model_file=tokenization.in_graph_spm_model(
-                                self.tokenizer, s.spm_model_file or getattr(self.tokenizer, "spm_model_file", None),
-                                "The raw-text SQuAD SavedModel"),
-                            do_lower_case=s.do_lower_case,
-                            n_best_size=s.n_best_size, max_answer_length=s.max_answer_length,
-                            null_score_diff_threshold=self._serving_threshold(), tflite=not self.is_v2)
+        paths = {}
+        if deploy.wants_saved_model(s):
+            paths.update(export_squad(
+                model, export_dir, squad_version=s.squad_version, max_seq_length=s.max_seq_length,
+                max_query_length=s.max_query_length, doc_stride=s.doc_stride,
+                spm_model_file=tokenization.in_graph_spm_model(
+                    self.tokenizer, s.spm_model_file or getattr(self.tokenizer, "spm_model_file", None),
+                    "The raw-text SQuAD SavedModel"),
+                do_lower_case=s.do_lower_case, n_best_size=s.n_best_size, max_answer_length=s.max_answer_length,
+                null_score_diff_threshold=self._serving_threshold(), tflite=not self.is_v2))
+        module = SquadFeatureServing(model, s.squad_version, s.max_seq_length)
+        calibration = deploy.calibration_batches(lambda: self._predict_dataset(self.predict_features()[0]),
+                                                 module.input_names)
+        paths.update(deploy.export_task(module, s, self.config, calibration))
+        return paths
 
     def _serving_threshold(self) -> Optional[float]:
         """v2.0: `--null_score_diff_threshold`, else the threshold tuned with `model.ckpt-best` (recorded in
