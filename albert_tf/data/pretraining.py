@@ -43,13 +43,15 @@ import functools
 import itertools
 import os
 import random
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
-import tensorflow as tf
 from absl import logging
 
-from albert_tf import tokenization
-from albert_tf.data import parallel, records, text_checks
+from albert_tf import fileio, tokenization
+from albert_tf.data import parallel, text_checks, tfrecord
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 CLS_TOKEN = "[CLS]"
 SEP_TOKEN = "[SEP]"
@@ -162,7 +164,7 @@ class TrainingInstance:
     masked_lm_ids: list[int]
     is_random_next: bool
 
-    def to_example(self, max_seq_length: int, num_prediction_slots: int) -> tf.train.Example:
+    def to_example(self, max_seq_length: int, num_prediction_slots: int) -> tfrecord.Example:
         """Pads to `max_seq_length` / `num_prediction_slots` with zeros and builds the original features."""
         pad = max_seq_length - len(self.input_ids)
         if pad < 0:
@@ -171,7 +173,7 @@ class TrainingInstance:
         if pad_p < 0:
             raise ValueError(f"Instance has {len(self.masked_lm_positions)} predictions, more than "
                              f"{num_prediction_slots} slots.")
-        example = tf.train.Example()
+        example = tfrecord.Example()
         # Filled in place: building each Feature first and passing them to `records.to_example` copies
         # every message and makes writing about 2x slower.
         feature = example.features.feature
@@ -476,7 +478,7 @@ def _read_lines(path: str, allow_binary_input: bool = False) -> list[str]:
       text_checks.NotTextError: the file looks binary or mostly undecodable (unless
         `allow_binary_input`, the `--allow_binary_input` flag).
     """
-    with tf.io.gfile.GFile(path, "rb") as f:
+    with fileio.open_file(path, "rb") as f:
         data = f.read()
     if not allow_binary_input:
         text_checks.check_text(data, f"--input_file {path}", opt_out="--allow_binary_input")
@@ -652,7 +654,7 @@ def generate_training_instances(corpus: TokenizedCorpus, options: PretrainingOpt
 
 
 def _log_instance(serialized: bytes, inv_vocab: dict[int, str]) -> None:
-    example = tf.train.Example.FromString(serialized)
+    example = tfrecord.Example.FromString(serialized)
     feats = example.features.feature
     length = sum(feats["input_mask"].int64_list.value)
     tokens = [inv_vocab.get(i, "<?>") for i in feats["input_ids"].int64_list.value[:length]]
@@ -711,13 +713,13 @@ def create_pretraining_data(
         raise ValueError("Pass --spm_model_file (SentencePiece model, e.g. 30k-clean.model) or --vocab_file "
                          "(WordPiece vocabulary): neither was given.")
     for flag, path in (("spm_model_file", spm_model_file), ("vocab_file", None if spm_model_file else vocab_file)):
-        if path and not tf.io.gfile.exists(path):
+        if path and not fileio.exists(path):
             raise FileNotFoundError(f"--{flag}={path}: file not found.")
     if docs_per_unit < 1:
         raise ValueError(f"docs_per_unit={docs_per_unit} must be >= 1.")
     if shuffle_buffer_size < 1:
         raise ValueError(f"shuffle_buffer_size={shuffle_buffer_size} must be >= 1.")
-    input_files = records.expand_file_patterns(input_file, what="input_file")
+    input_files = fileio.expand_file_patterns(input_file, what="input_file")
     output_files = _split_paths(output_file)
     if not output_files:
         raise ValueError("--output_file is empty: pass one or more comma-separated output paths.")
@@ -741,7 +743,7 @@ def create_pretraining_data(
     for path in output_files:
         logging.info("  %s", path)
     inv_vocab = {i: piece for piece, i in tokenizer.vocab.items()}
-    with records.RoundRobinWriter(output_files) as writer:
+    with tfrecord.RoundRobinWriter(output_files) as writer:
         for index, serialized in enumerate(instances):
             writer.write(serialized)
             if index < _NUM_LOGGED_INSTANCES:
@@ -761,6 +763,8 @@ def create_pretraining_data(
 
 def _check_record_lengths(files: Sequence[str], seq_length: int, max_predictions_per_seq: int) -> None:
     """Compares the first record's feature lengths with the flags, so mismatches fail with a clear message."""
+    import tensorflow as tf
+
     first = next(iter(tf.data.TFRecordDataset(list(files)).take(1)), None)
     if first is None:
         raise ValueError(f"--input_file: the files {', '.join(files)} contain no records.")
@@ -809,6 +813,11 @@ def pretraining_dataset(input_patterns: str | Sequence[str], seq_length: int, ma
       `input_mask`, `input_type_ids` int32 [B,S]; `masked_lm_positions`, `masked_lm_ids` int32 [B,P];
       `masked_lm_weights` float32 [B,P]; `next_sentence_labels` int32 [B,1].
     """
+    # TensorFlow is imported here, not at the top: writing pretraining data does not need it.
+    import tensorflow as tf
+
+    from albert_tf.data import records
+
     files = records.expand_file_patterns(input_patterns, what="input_file")
     _check_record_lengths(files, seq_length, max_predictions_per_seq)
     repeat = is_training if repeat is None else repeat
