@@ -226,19 +226,23 @@ def main(argv: list[str]) -> None:
     phases = json.loads(r["stdout"].strip().splitlines()[-1])
     t_read, t_build = phases["read_tokenize"] / size_mb, phases["build_write"] / size_mb
     hours = FLAGS.projection_gb * 1000 * (t_read + FLAGS.projection_dupe_factor * t_build) / 3600
-    growth = (phases["peak_rss"] - phases["startup_rss"]) / 2**20 / (size_mb / 1000)
-    corpus_mb_per_gb = 5 * phases["tokens"] / size_mb  # 4-byte id + 1-byte start flag per token, MB per GB
+    # Memory that grows with the input: the peak over the start-up resident set, less the shuffle buffer,
+    # which held every record here but is capped (100k instances) at scale.
+    buffer_mb = os.path.getsize(os.path.join(work_dir, "phases.tfrecord")) / 2**20
+    growth = ((phases["peak_rss"] - phases["startup_rss"]) / 2**20 - buffer_mb) / (size_mb / 1000)
+    corpus_mb_per_gb = 5 * phases["tokens"] / size_mb / 1000  # 4-byte id + 1-byte start flag per token
     print(f"\n4. projection: at seq {FLAGS.projection_seq_length}, per MB of text: read + tokenise T = {t_read:.3f} "
           f"CPU s, one pass of build + write B = {t_build:.3f} CPU s ({phases['instances']} instances, "
           f"{phases['tokens'] / size_mb / 1e3:.0f}k tokens per MB)")
     print(f"CPU-hours = GB * 1000 * (T + dupe * B) / 3600 = {FLAGS.projection_gb:g} * 1000 * ({t_read:.3f} + "
           f"{FLAGS.projection_dupe_factor} * {t_build:.3f}) / 3600 = {hours:.0f} CPU-hours "
-          f"(~{hours / 16:.1f} h on 16 cores, in-process writer or Beam workers alike; the Beam "
-          "pipeline adds its shuffle and per-worker start-up)")
-    print(f"memory: peak minus start-up resident set {growth:.0f} MB per GB of input in that run (the shuffle "
-          f"buffer held all {phases['instances']} instances); at scale: corpus arrays 5 bytes/token = "
-          f"{corpus_mb_per_gb:.0f} MB per GB of text, plus the shuffle buffer (100k instances, ~3 KB each at seq 512) "
-          f"and one input file's lines; start-up {phases['startup_rss'] / 2**20:.0f} MB")
+          f"(~{hours / 16:.1f} h on 16 cores; the Beam pipeline adds per-worker start-up and "
+          "moving the corpus to each worker)")
+    print(f"memory per GB of input: {growth:.0f} MB (peak minus the start-up resident set, less the shuffle buffer's "
+          f"{buffer_mb:.0f} MB of records; the corpus arrays alone are 5 bytes/token = {corpus_mb_per_gb:.0f} MB per GB); "
+          f"plus, independent of the input size, the shuffle buffer (100k instances, ~3 KB each at seq 512) and "
+          f"the start-up {phases['startup_rss'] / 2**20:.0f} MB. A Beam build worker holds the same corpus arrays "
+          "plus one shard's records.")
     print(f"(outputs in {work_dir})")
 
 

@@ -9,24 +9,25 @@ The pipeline runs `albert_tf.data.pretraining`'s own steps, so the records are t
    step: every instance may draw its random-next B segment from any document.
 3. Units: the documents are shuffled with ``random.Random(random_seed)`` and cut into the in-process
    writer's units of work (`pretraining.plan_units`: per dupe pass, blocks of `docs_per_unit` documents),
-   which are redistributed over the workers and built with their own seeded generators
-   (`pretraining.build_unit`).
-4. Write: each record goes to shard ``h mod N`` and shards are written sorted by ``h``, where ``h`` is a
-   BLAKE2b hash of the record keyed with the seed: a deterministic seeded order, whatever the runner,
-   the number of workers or the order in which units finish. Files are ``<output_file>-SSSSS-of-NNNNN``
-   (every shard is written, empty or not), each first under a temporary name and then renamed.
+   each built with its own seeded generator (`pretraining.build_unit`), so a unit gives the same bytes
+   wherever it runs.
+4. Shards: shard s of N builds units s, s + N, s + 2N, ... and writes their records in an order shuffled by
+   ``random.Random`` seeded with the seed and s: a deterministic seeded order, whatever the runner or
+   the number of workers. Only the small unit lists travel between workers, never the records. Files
+   are ``<output_file>-SSSSS-of-NNNNN`` (every shard is written, empty or not), each first under a
+   temporary name and then renamed. The shards are the build's parallelism: use at least as many
+   shards as workers (a few times more balances better).
 
 So, for the same inputs and flags, the multiset of records equals the in-process writer's (whose final
 order comes from one sequential shuffle buffer, which a parallel pipeline cannot reproduce), and the
 files are identical from run to run and across runners and worker counts.
 
 Memory: every worker of the build step holds the tokenised corpus (about 5 bytes per token, ~1.3 GB per
-GB of English text) and the write step holds one shard's records (choose N so that a shard fits).
+GB of English text) and one shard's records (choose N so that a shard fits).
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import random
 import uuid
 from typing import Iterable, Iterator, Sequence
@@ -92,33 +93,23 @@ def _plan(blocks: Iterable[tuple[int, tuple]], options: pretraining.PretrainingO
     return _Plan(corpus=corpus, documents=documents), units
 
 
-class _BuildUnit(beam.DoFn):
-    """A unit of work -> its serialised instances, each keyed by (shard, seeded hash)."""
+class _BuildShard(beam.DoFn):
+    """(shard index, its units) -> the shard file, its instances in a seeded shuffled order; yields its path."""
 
-    def __init__(self, options: pretraining.PretrainingOptions, vocab: pretraining.VocabIds, num_shards: int):
+    def __init__(self, options: pretraining.PretrainingOptions, vocab: pretraining.VocabIds, paths: Sequence[str]):
         self._options = options
         self._vocab = vocab
-        self._num_shards = num_shards
-        self._hash_key = f"albert-pretraining/{options.random_seed}".encode()
-
-    def process(self, unit: pretraining.Unit, plan: _Plan) -> Iterator[tuple[int, tuple[bytes, bytes]]]:
-        for record in pretraining.build_unit(plan.corpus, plan.documents, self._options, self._vocab, unit):
-            digest = hashlib.blake2b(record, digest_size=16, key=self._hash_key).digest()
-            yield int.from_bytes(digest[:8], "little") % self._num_shards, (digest, record)
-
-
-class _WriteShard(beam.DoFn):
-    """(shard, {"records": [(hash, record)], ...}) -> the shard's file name, written in hash order."""
-
-    def __init__(self, paths: Sequence[str]):
         self._paths = list(paths)
 
-    def process(self, element: tuple[int, dict]) -> Iterator[str]:
-        shard, grouped = element
+    def process(self, element: tuple[int, list[pretraining.Unit]], plan: _Plan) -> Iterator[str]:
+        shard, units = element
+        records = [record for unit in units
+                   for record in pretraining.build_unit(plan.corpus, plan.documents, self._options, self._vocab, unit)]
+        random.Random(f"albert-pretraining-shard/{self._options.random_seed}/{shard}").shuffle(records)
         path = self._paths[shard]
         temporary = f"{path}.tmp-{uuid.uuid4().hex}"
         with FileSystems.create(temporary) as f:
-            for _, record in sorted(grouped["records"]):
+            for record in records:
                 f.write(tfrecord.frame(record))
         FileSystems.rename([temporary], [path])
         yield path
@@ -148,14 +139,11 @@ def build_pipeline(pipeline: beam.Pipeline, input_files: Sequence[str], output_p
                | "AllBlocks" >> beam.combiners.ToList()
                | "Plan" >> beam.Map(_plan, options, docs_per_unit))
     plan = planned | "Corpus" >> beam.Map(lambda planned_: planned_[0])
-    keyed = (planned
-             | "Units" >> beam.FlatMap(lambda planned_: planned_[1])
-             | "SpreadUnits" >> beam.Reshuffle()
-             | "Build" >> beam.ParDo(_BuildUnit(options, vocab, num_shards), beam.pvalue.AsSingleton(plan)))
-    shards = pipeline | "ShardIds" >> beam.Create([(i, None) for i in range(num_shards)])
-    return ({"records": keyed, "shards": shards}
-            | "GroupShards" >> beam.CoGroupByKey()
-            | "Write" >> beam.ParDo(_WriteShard(output_paths)))
+    return (planned
+            # Shard s builds units s, s + N, s + 2N, ... (in order): every shard gets an even share.
+            | "AssignUnits" >> beam.FlatMap(lambda planned_: [(s, planned_[1][s::num_shards]) for s in range(num_shards)])
+            | "SpreadShards" >> beam.Reshuffle()
+            | "BuildAndWrite" >> beam.ParDo(_BuildShard(options, vocab, output_paths), beam.pvalue.AsSingleton(plan)))
 
 
 def run_pipeline(input_file: str | Sequence[str], output_file: str, *, num_output_shards: int,
