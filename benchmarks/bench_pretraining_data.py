@@ -20,7 +20,8 @@ README's special symbols) is trained on them first. Every measurement is a fresh
 4. **Projection**: a phase breakdown at `--projection_seq_length` (512) with dupe 1 gives the CPU seconds
    per MB of input for reading + tokenising (T) and for one pass of building + writing (B); then
    CPU-hours(S GB, dupe D) = S * 1000 * (T + D * B) / 3600, printed for S = `--projection_gb` (16, the
-   paper's corpus) and D = `--projection_dupe_factor` (40, the original recipe's `dupe_factor`).
+   paper's corpus) and D = `--projection_dupe_factor` (40, the original recipe's `dupe_factor`). Memory
+   per GB of input is the growth of the peak resident set from the corpus to the corpus read three times.
 
 On a shared machine wall-clock ratios are capped by the cores actually free (the load average is
 printed); CPU seconds are the comparable figures.
@@ -219,30 +220,33 @@ def main(argv: list[str]) -> None:
                   f"{n / report['seconds'] / reference[0]:7.2f}x {r['peak_rss'] / 2**20:8.0f} {data == reference[1]}")
         print("(peak MB: the largest single process of the run: the runner or one worker)")
 
-    # 4. Projection at the paper's settings.
-    code = _PHASES.format(root=ROOT, seq=FLAGS.projection_seq_length, preds=FLAGS.max_predictions_per_seq,
-                          model=model, files=files, output=os.path.join(work_dir, "phases.tfrecord"))
-    r = timed([sys.executable, "-c", code])
-    phases = json.loads(r["stdout"].strip().splitlines()[-1])
-    t_read, t_build = phases["read_tokenize"] / size_mb, phases["build_write"] / size_mb
+    # 4. Projection at the paper's settings, and memory growth: the same run on the corpus and on the
+    # corpus read 3 times (the files listed thrice); the difference of the peaks, less the records the
+    # shuffle buffer held (all of them at these sizes; capped at 100k instances at scale), per GB.
+    phases, peaks = {}, {}
+    for copies in (1, 3):
+        output = os.path.join(work_dir, f"phases-x{copies}.tfrecord")
+        code = _PHASES.format(root=ROOT, seq=FLAGS.projection_seq_length, preds=FLAGS.max_predictions_per_seq,
+                              model=model, files=files * copies, output=output)
+        phases[copies] = json.loads(timed([sys.executable, "-c", code])["stdout"].strip().splitlines()[-1])
+        peaks[copies] = phases[copies]["peak_rss"] / 2**20 - os.path.getsize(output) / 2**20
+    one = phases[1]
+    t_read, t_build = one["read_tokenize"] / size_mb, one["build_write"] / size_mb
     hours = FLAGS.projection_gb * 1000 * (t_read + FLAGS.projection_dupe_factor * t_build) / 3600
-    # Memory that grows with the input: the peak over the start-up resident set, less the shuffle buffer,
-    # which held every record here but is capped (100k instances) at scale.
-    buffer_mb = os.path.getsize(os.path.join(work_dir, "phases.tfrecord")) / 2**20
-    growth = ((phases["peak_rss"] - phases["startup_rss"]) / 2**20 - buffer_mb) / (size_mb / 1000)
-    corpus_mb_per_gb = 5 * phases["tokens"] / size_mb / 1000  # 4-byte id + 1-byte start flag per token
+    growth = (peaks[3] - peaks[1]) / (2 * size_mb / 1000)
+    corpus_mb_per_gb = 5 * one["tokens"] / size_mb / 1000  # 4-byte id + 1-byte start flag per token
     print(f"\n4. projection: at seq {FLAGS.projection_seq_length}, per MB of text: read + tokenise T = {t_read:.3f} "
-          f"CPU s, one pass of build + write B = {t_build:.3f} CPU s ({phases['instances']} instances, "
-          f"{phases['tokens'] / size_mb / 1e3:.0f}k tokens per MB)")
+          f"CPU s, one pass of build + write B = {t_build:.3f} CPU s ({one['instances']} instances, "
+          f"{one['tokens'] / size_mb / 1e3:.0f}k tokens per MB)")
     print(f"CPU-hours = GB * 1000 * (T + dupe * B) / 3600 = {FLAGS.projection_gb:g} * 1000 * ({t_read:.3f} + "
           f"{FLAGS.projection_dupe_factor} * {t_build:.3f}) / 3600 = {hours:.0f} CPU-hours "
           f"(~{hours / 16:.1f} h on 16 cores; the Beam pipeline adds per-worker start-up and "
           "moving the corpus to each worker)")
-    print(f"memory per GB of input: {growth:.0f} MB (peak minus the start-up resident set, less the shuffle buffer's "
-          f"{buffer_mb:.0f} MB of records; the corpus arrays alone are 5 bytes/token = {corpus_mb_per_gb:.0f} MB per GB); "
-          f"plus, independent of the input size, the shuffle buffer (100k instances, ~3 KB each at seq 512) and "
-          f"the start-up {phases['startup_rss'] / 2**20:.0f} MB. A Beam build worker holds the same corpus arrays "
-          "plus one shard's records.")
+    print(f"memory per GB of input: {growth:.0f} MB (peak resident set of 3x vs 1x the corpus, less the records of "
+          f"the shuffle buffer; the corpus arrays alone are 5 bytes/token = {corpus_mb_per_gb:.0f} MB per GB); plus, "
+          f"independent of the input size, the shuffle buffer (100k instances, ~3 KB each at seq 512) and the "
+          f"start-up {one['startup_rss'] / 2**20:.0f} MB. A Beam build worker holds the same corpus arrays plus "
+          "one shard's records.")
     print(f"(outputs in {work_dir})")
 
 

@@ -73,6 +73,10 @@ def _example_classes() -> dict[str, type]:
 Example = _example_classes()["Example"]
 
 
+_UINT64 = struct.Struct("<Q")
+_UINT32 = struct.Struct("<I")
+
+
 def masked_crc32c(data: bytes) -> int:
     """TensorFlow's masked CRC-32C of `data` (``crc32c::Mask``)."""
     crc = google_crc32c.value(data)
@@ -81,9 +85,8 @@ def masked_crc32c(data: bytes) -> int:
 
 def frame(data: bytes) -> bytes:
     """One TFRecord: length, its masked CRC, `data`, its masked CRC."""
-    length = struct.pack("<Q", len(data))
-    return b"".join((length, struct.pack("<I", masked_crc32c(length)), data,
-                     struct.pack("<I", masked_crc32c(data))))
+    length = _UINT64.pack(len(data))
+    return b"".join((length, _UINT32.pack(masked_crc32c(length)), data, _UINT32.pack(masked_crc32c(data))))
 
 
 class TFRecordWriter:
@@ -122,12 +125,12 @@ def read_records(path: str) -> list[bytes]:
         if pos + 12 > len(data):
             raise ValueError(f"{path}: truncated TFRecord header at byte {pos}.")
         length_bytes = data[pos:pos + 8]
-        (length,), (length_crc,) = struct.unpack("<Q", length_bytes), struct.unpack("<I", data[pos + 8:pos + 12])
+        (length,), (length_crc,) = _UINT64.unpack(length_bytes), _UINT32.unpack(data[pos + 8:pos + 12])
         end = pos + 12 + length + 4
         if length_crc != masked_crc32c(length_bytes) or end > len(data):
             raise ValueError(f"{path}: corrupt or truncated TFRecord {len(out)} at byte {pos}.")
         record = data[pos + 12:pos + 12 + length]
-        if struct.unpack("<I", data[end - 4:end])[0] != masked_crc32c(record):
+        if _UINT32.unpack(data[end - 4:end])[0] != masked_crc32c(record):
             raise ValueError(f"{path}: CRC mismatch in TFRecord {len(out)} at byte {pos}.")
         out.append(record)
         pos = end
