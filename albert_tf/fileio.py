@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import glob as _glob
 import os
-from typing import IO, Sequence
+from typing import IO, Callable, Sequence
 
 
 def is_local(path: str | os.PathLike) -> bool:
@@ -57,8 +57,11 @@ def open_file(path: str | os.PathLike, mode: str = "rb") -> IO:
     return _gfile().GFile(os.fspath(path), mode)
 
 
-def expand_file_patterns(patterns: str | Sequence[str], what: str = "input_file") -> list[str]:
+def expand_file_patterns(patterns: str | Sequence[str], what: str = "input_file",
+                         match: Callable[[str], list[str]] = glob) -> list[str]:
     """Expands comma-separated glob patterns into a sorted, de-duplicated file list.
+
+    `match` lists the paths of one pattern (default: `glob`; the Beam pipeline passes Beam's filesystems).
 
     Raises:
       FileNotFoundError: naming every pattern that matched nothing, so a typo never yields an empty run.
@@ -68,7 +71,7 @@ def expand_file_patterns(patterns: str | Sequence[str], what: str = "input_file"
     files: list[str] = []
     missing = []
     for pattern in patterns:
-        matched = sorted(glob(pattern.strip()))
+        matched = sorted(match(pattern.strip()))
         if not matched:
             missing.append(pattern)
         files.extend(m for m in matched if m not in files)

@@ -104,3 +104,10 @@ def test_command_line_runner_passes_pipeline_options(tmp_path):
          f"--input_file={tmp_path}/c.txt", f"--output_file={tmp_path}/y", f"--spm_model_file={SPM_MODEL}"],
         capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=600)
     assert bad.returncode == 2 and "error: --num_output_shards=0" in bad.stderr
+
+
+def test_inputs_through_beam_filesystems(corpus):
+    assert pretraining_beam.expand_inputs(f"{corpus}/part-*.txt,{corpus}/part-a.txt") == [
+        str(corpus / "part-a.txt"), str(corpus / "part-b.txt")]
+    with pytest.raises(FileNotFoundError, match=r"--input_file: no file matches '.*missing\.txt', '.*nope\*'"):
+        pretraining_beam.expand_inputs(f"{corpus}/missing.txt,{corpus}/nope*")

@@ -33,10 +33,11 @@ import uuid
 from typing import Iterable, Iterator, Sequence
 
 import apache_beam as beam
+from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from albert_tf import tokenization
+from albert_tf import fileio, tokenization
 from albert_tf.data import pretraining, tfrecord
 
 
@@ -48,26 +49,21 @@ class _Plan:
     documents: list[int]
 
 
+def _beam_glob(pattern: str) -> list[str]:
+    """Paths matching `pattern` on any Beam filesystem (none for a missing path)."""
+    try:
+        return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    except BeamIOError:
+        return []
+
+
 def expand_inputs(patterns: str | Sequence[str]) -> list[str]:
     """Comma-separated glob patterns -> sorted, de-duplicated paths, through Beam's filesystems.
 
     Raises:
       FileNotFoundError: naming every pattern that matched nothing.
     """
-    if isinstance(patterns, str):
-        patterns = patterns.split(",")
-    patterns = [p.strip() for p in patterns if p.strip()]
-    files: list[str] = []
-    missing = []
-    for pattern, result in zip(patterns, FileSystems.match(patterns)):
-        matched = sorted(m.path for m in result.metadata_list)
-        if not matched:
-            missing.append(pattern)
-        files.extend(m for m in matched if m not in files)
-    if missing:
-        raise FileNotFoundError(f"--input_file: no file matches {', '.join(repr(m) for m in missing)}. "
-                                "Check the path or glob pattern.")
-    return files
+    return fileio.expand_file_patterns(patterns, what="input_file", match=_beam_glob)
 
 
 class _TokenizeFile(beam.DoFn):
