@@ -33,7 +33,9 @@ string (`tokenization.is_start_piece`), which is equivalent to the original's st
 lives in a few flat arrays (`TokenizedCorpus`), about 5 bytes per token, so forked workers share it
 without copying.
 
-Reading (`pretraining_dataset`) is the training input pipeline of `run_pretraining.py`, TF2 style.
+Writing imports no TensorFlow (`tfrecord` serializes and frames the records, `fileio` reads local files);
+`pretraining_beam` runs the same units of work as an Apache Beam pipeline. Reading (`pretraining_dataset`,
+which imports TensorFlow when called) is the training input pipeline of `run_pretraining.py`, TF2 style.
 """
 from __future__ import annotations
 
