@@ -148,7 +148,8 @@ def main(argv: list[str]) -> None:
     size_mb = sum(os.path.getsize(f) for f in files) / 1e6
     print(f"corpus: {len(files)} files, {size_mb:.2f} MB ({', '.join(os.path.basename(f) for f in files)}); "
           f"CPUs={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
-    common = [f"--input_file={','.join(files)}", f"--spm_model_file={model}", f"--max_seq_length={FLAGS.max_seq_length}",
+    common = [f"--input_file={','.join(files)}", f"--spm_model_file={model}",
+              f"--max_seq_length={FLAGS.max_seq_length}",
               f"--max_predictions_per_seq={FLAGS.max_predictions_per_seq}", f"--dupe_factor={FLAGS.dupe_factor}"]
 
     # 1. Whole process, one core, side by side with the original.
@@ -169,7 +170,8 @@ def main(argv: list[str]) -> None:
             runs["original"].append(result)
     print(f"\n1. whole process, one core: seq {FLAGS.max_seq_length}, dupe {FLAGS.dupe_factor}, best of "
           f"{FLAGS.repeats} alternating runs (load average now {os.getloadavg()[0]:.1f})")
-    print(f"{'writer':>10} {'CPU s':>7} {'wall s':>7} {'instances':>9} {'inst/CPU s':>10} {'CPU s/MB':>8} {'peak MB':>8}")
+    print(f"{'writer':>10} {'CPU s':>7} {'wall s':>7} {'instances':>9} {'inst/CPU s':>10} {'CPU s/MB':>8} "
+          f"{'peak MB':>8}")
     best = {}
     for name, results in runs.items():
         if not results:

@@ -135,9 +135,13 @@ def build_pipeline(pipeline: beam.Pipeline, input_files: Sequence[str], output_p
                | "AllBlocks" >> beam.combiners.ToList()
                | "Plan" >> beam.Map(_plan, options, docs_per_unit))
     plan = planned | "Corpus" >> beam.Map(lambda planned_: planned_[0])
+
+    def assign_units(planned_: tuple[_Plan, list[pretraining.Unit]]) -> list[tuple[int, list[pretraining.Unit]]]:
+        # Shard s builds units s, s + N, s + 2N, ... (in order): every shard gets an even share.
+        return [(s, planned_[1][s::num_shards]) for s in range(num_shards)]
+
     return (planned
-            # Shard s builds units s, s + N, s + 2N, ... (in order): every shard gets an even share.
-            | "AssignUnits" >> beam.FlatMap(lambda planned_: [(s, planned_[1][s::num_shards]) for s in range(num_shards)])
+            | "AssignUnits" >> beam.FlatMap(assign_units)
             | "SpreadShards" >> beam.Reshuffle()
             | "BuildAndWrite" >> beam.ParDo(_BuildShard(options, vocab, output_paths), beam.pvalue.AsSingleton(plan)))
 
