@@ -47,8 +47,9 @@ flags.DEFINE_string("files", "austen-emma,austen-persuasion,austen-sense,blake-p
 flags.DEFINE_string("spm_model_file", None, "SentencePiece model; trained on the corpus when not given.")
 flags.DEFINE_integer("vocab_size", 8000, "Pieces of the model trained when --spm_model_file is not given.")
 flags.DEFINE_string("original_dir", None,
-                    "A checkout of github.com/google-research/albert: its create_pretraining_data.py is timed "
-                    "side by side (skipped when not given).")
+                    "A checkout of github.com/google-research/albert in a directory named `albert` (the script "
+                    "imports `from albert import tokenization`): its create_pretraining_data.py is timed side by "
+                    "side (skipped when not given).")
 flags.DEFINE_integer("repeats", 2, "Alternating runs of this writer and the original; the best CPU time counts.")
 flags.DEFINE_string("workers", "1,2", "Worker counts of the in-process writer (empty: skip).")
 flags.DEFINE_string("beam_workers", "1,2", "DirectRunner worker counts of the Beam pipeline (empty: skip).")
