@@ -1,55 +1,8 @@
 """The main job: pretrain a small ALBERT from raw text on a CPU, nothing to download, no flags needed.
 
-  python run_demo.py                       # bundled public-domain book, ~minutes on 2 CPU cores
-  python run_demo.py --corpus='my_texts/*.txt' --num_train_steps=20000 --albert_config_file=cfg.json
-
-Trains a SentencePiece model, writes SOP/n-gram-masked pretraining data, pretrains with LAMB while
-evaluating MLM and SOP accuracy on held-out text, and saves TF2 and official-layout checkpoints.
-Rerunning with the same flags resumes (and prints the evaluation history); other flags on an existing
---output_dir stop with a message before anything is written (--overwrite_output_dir starts over).
+Thin wrapper: the code is `albert_tf/scripts/run_demo.py`, installed as the `albert-run-demo` command.
 """
-import sys
-
-from albert_tf.core import cli
-
-cli.quiet_tensorflow()
-if __name__ == "__main__" and not any(a.startswith(("--help", "-h", "-?")) for a in sys.argv[1:]):
-    # Loading TensorFlow takes a few seconds: say what is happening first.
-    print("ALBERT demo: loading TensorFlow, then 4 steps (corpus, SentencePiece, data, pretraining)...",
-          flush=True)
-
-from absl import flags, logging  # noqa: E402  (after quiet_tensorflow: TensorFlow loads below)
-
-from albert_tf.core import distribute, flags as runtime_flags  # noqa: E402
-from albert_tf.demo import DemoOptions, run_demo  # noqa: E402
-
-_DEFAULTS = DemoOptions()
-flags.DEFINE_string("output_dir", _DEFAULTS.output_dir, "Where everything is written.")
-flags.DEFINE_string("corpus", None, "Text files (comma-separated globs; blank line between documents). "
-                    "Default: the bundled book.")
-flags.DEFINE_string("albert_config_file", None, "Model config (default: a small config for CPUs).")
-flags.DEFINE_integer("vocab_size", _DEFAULTS.vocab_size, "SentencePiece vocabulary size.")
-flags.DEFINE_integer("max_seq_length", _DEFAULTS.max_seq_length, "Sequence length.")
-flags.DEFINE_integer("max_predictions_per_seq", _DEFAULTS.max_predictions_per_seq, "Masked positions per sequence.")
-flags.DEFINE_integer("dupe_factor", _DEFAULTS.dupe_factor, "Passes over the training text with new masks.")
-flags.DEFINE_integer("train_batch_size", _DEFAULTS.train_batch_size, "Global batch size.")
-flags.DEFINE_integer("num_train_steps", _DEFAULTS.num_train_steps, "Training steps.")
-flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "LAMB learning rate.")
-flags.DEFINE_integer("num_evals", _DEFAULTS.num_evals, "Held-out evaluations (one per checkpoint).")
-flags.DEFINE_float("heldout_fraction", _DEFAULTS.heldout_fraction, "Share of documents held out for evaluation.")
-flags.DEFINE_integer("random_seed", _DEFAULTS.random_seed, "Seed of the data generator.")
-flags.DEFINE_bool("overwrite_output_dir", False, "Delete what an earlier demo run with other settings left in "
-                  "--output_dir and start over (without it such a rerun stops before writing anything).")
-runtime_flags.define_runtime_flags()
-FLAGS = flags.FLAGS
-
-
-def main(_):
-    logging.set_verbosity(logging.INFO)
-    distribute.configure_precision(FLAGS.mixed_precision)
-    options = runtime_flags.run_config_from_flags(DemoOptions, FLAGS)
-    run_demo(options, runtime_flags.strategy_from_flags(FLAGS))
-
+from albert_tf.scripts.run_demo import entry
 
 if __name__ == "__main__":
-    cli.run_main(main)
+    entry()

@@ -223,9 +223,15 @@ def run_demo(options: DemoOptions, strategy: Optional[tf.distribute.Strategy] = 
                       f"{train['examples_per_second']:.1f} examples/s (batch {options.train_batch_size})."]
     lines += ["", f"Done in {time.time() - start:.0f} s. Outputs in {out}/:",
               "  spm.model                               SentencePiece model",
-              f"  {config_file:<39} model config",
+              f"  {_shown_path(config_file, out):<39} model config",
               f"  model/model.ckpt-{steps}, model.ckpt-best  official TF1 layout (load_original_checkpoint)",
               "  model/tf2_checkpoints/                  TF2 training state (resume)",
               "  model/eval_results.txt, model/summaries/  metrics and TensorBoard logs"]
     print("\n".join(lines))
     return result
+
+
+def _shown_path(path: str, out: str) -> str:
+    """`path` relative to the output directory when it lies inside it (as the summary's other lines are)."""
+    relative = os.path.relpath(os.path.abspath(path), os.path.abspath(out))
+    return path if relative.startswith(os.pardir) else relative

@@ -57,6 +57,8 @@ RAW_RESULT_KEYS = {
 PREDICTIONS_FILE = "predictions.json"
 NBEST_FILE = "nbest_predictions.json"
 NULL_ODDS_FILE = "null_odds.json"
+# The key of the tuned v2.0 threshold in the evaluation results (and so in eval_results.txt).
+NULL_THRESHOLD_KEY = "null_score_diff_threshold"
 # The original's "large and positive" initial null score and its v2 fallback score.
 _NO_FEATURE_NULL_SCORE = 1000000
 _V2_EMPTY_SCORE = -1e6
@@ -385,7 +387,7 @@ def postprocess_and_write(side: Any, raw: Mapping[str, np.ndarray], squad_versio
     write_predictions(predictions, output_dir)
     result = evaluate(dataset, predictions, squad_version)
     result.update(first_pass)
-    result["null_score_diff_threshold"] = threshold
+    result[NULL_THRESHOLD_KEY] = threshold
     return result
 
 

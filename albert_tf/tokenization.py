@@ -25,7 +25,7 @@ from __future__ import annotations
 import collections
 import os
 import unicodedata
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import sentencepiece as spm
 
@@ -72,17 +72,21 @@ def _decode_strict(text: str | bytes, what: str) -> str:
     raise ValueError(f"{what} must be str or bytes, got {type(text).__name__}.")
 
 
-def preprocess_text(inputs: str | bytes, remove_space: bool = True, lower: bool = False) -> str:
+def preprocess_text(inputs: str | bytes, remove_space: bool = True, lower: bool = False,
+                    keep_accents: bool = False) -> str:
     """Normalises text before SentencePiece, exactly as the original ``preprocess_text``.
 
     Args:
       inputs: one text (``str``, or UTF-8 ``bytes``).
       remove_space: strip and collapse every whitespace run (``str.split``) into one space.
       lower: apply ``str.lower()`` at the end.
+      keep_accents: skip the NFKD normalisation and accent removal (Hugging Face's ``keep_accents``;
+        the original always removes them).
 
     Returns:
       The text after NFKD normalisation with every character of non-zero canonical combining class
-      (``unicodedata.combining``) removed, i.e. accents dropped. No quote normalisation.
+      (``unicodedata.combining``) removed, i.e. accents dropped (unless ``keep_accents``). No quote
+      normalisation.
 
     Raises:
       ValueError: bytes that are not valid UTF-8.
@@ -90,11 +94,41 @@ def preprocess_text(inputs: str | bytes, remove_space: bool = True, lower: bool 
     outputs = _decode_strict(inputs, "preprocess_text input")
     if remove_space:
         outputs = " ".join(outputs.strip().split())
-    outputs = unicodedata.normalize("NFKD", outputs)
-    outputs = "".join(c for c in outputs if not unicodedata.combining(c))
+    if not keep_accents:
+        outputs = unicodedata.normalize("NFKD", outputs)
+        outputs = "".join(c for c in outputs if not unicodedata.combining(c))
     if lower:
         outputs = outputs.lower()
     return outputs
+
+
+# The original's normalisation options; a tokenizer from a Hugging Face directory may ask for others.
+DEFAULT_TEXT_OPTIONS = {"remove_space": True, "keep_accents": False}
+
+
+def text_options(tokenizer: Any) -> dict[str, bool]:
+    """The ``preprocess_text`` options of ``tokenizer`` that differ from the original's (``remove_space``,
+    ``keep_accents``; see ``FullTokenizer.from_transformers``): empty for a release's tokenizer, for
+    WordPiece, and for anything without those attributes. Pass them on with ``**``; they also go into
+    feature-cache fingerprints, which stay unchanged for the original's options."""
+    if getattr(tokenizer, "sp_model", None) is None:
+        return {}
+    return {k: bool(getattr(tokenizer, k, v)) for k, v in DEFAULT_TEXT_OPTIONS.items()
+            if bool(getattr(tokenizer, k, v)) != v}
+
+
+def in_graph_spm_model(tokenizer: Any, spm_model_file: str | None, what: str) -> str | None:
+    """``spm_model_file`` for a raw-text export (``InGraphTokenizer``, which normalises text as the
+    original), or None, with a warning naming ``what`` is not exported, when ``tokenizer`` asks for other
+    ``preprocess_text`` options (a Hugging Face model with ``keep_accents`` / ``remove_space=False``)."""
+    options = text_options(tokenizer)
+    if spm_model_file and options:
+        from absl import logging
+
+        logging.warning("%s is not exported: its in-graph tokenizer removes accents and collapses spaces as "
+                        "the original, but this model's tokenizer asks for %s.", what, options)
+        return None
+    return spm_model_file
 
 
 def _ends_with_digit_comma(piece: str) -> bool:
@@ -287,6 +321,8 @@ class FullTokenizer:
     Attributes:
       vocab: dict piece -> id. inv_vocab: dict id -> piece.
       sp_model: the SentencePiece processor, or None in WordPiece mode.
+      remove_space, keep_accents: the ``preprocess_text`` options of this model's text (True, False
+        as the original; a Hugging Face directory may set others, see ``from_transformers``).
     """
 
     def __init__(self, vocab_file: PathLike | None = None, do_lower_case: bool = True,
@@ -294,6 +330,8 @@ class FullTokenizer:
         self.vocab_file = vocab_file
         self.spm_model_file = spm_model_file
         self.do_lower_case = do_lower_case  # Ignored in SentencePiece mode, as in the original.
+        self.remove_space = DEFAULT_TEXT_OPTIONS["remove_space"]
+        self.keep_accents = DEFAULT_TEXT_OPTIONS["keep_accents"]
         self.sp_model: spm.SentencePieceProcessor | None = None
         if spm_model_file:
             self.sp_model = load_spm_model(read_spm_model(spm_model_file), repr(os.fspath(spm_model_file)))
@@ -336,11 +374,12 @@ class FullTokenizer:
         ``vocab.txt`` (WordPiece), with the options of its ``tokenizer_config.json``.
 
         Sets ``do_lower_case``, ``remove_space`` and ``keep_accents`` from that file (Hugging Face's
-        defaults when absent: True, True, False); callers pass ``lower=tokenizer.do_lower_case`` to
-        :func:`preprocess_text` as for a release. Known differences: Hugging Face's slow tokenizer also
-        rewrites `````` and ``''`` to ``"`` before SentencePiece, which the original does not (albert-tf
-        keeps the original's behaviour); and :func:`preprocess_text` always collapses whitespace and
-        strips accents, so ``remove_space=False`` or ``keep_accents=True`` are logged as differences.
+        defaults when absent: True, True, False); ``preprocess`` and the feature writers of GLUE, SQuAD
+        and RACE normalise with them (:func:`text_options`), as Hugging Face's slow ``AlbertTokenizer``
+        does; the in-graph tokenizer of the raw-text exports does not, so those exports are skipped for
+        other options (with a warning). One known difference: that tokenizer also rewrites `````` and
+        ``''`` to ``"`` before SentencePiece, which the original does not (albert-tf keeps the
+        original's behaviour).
 
         Raises:
           FileNotFoundError: the directory has neither file.
@@ -367,11 +406,9 @@ class FullTokenizer:
                                     f"{directory!r}.")
         tokenizer.remove_space = bool(options.get("remove_space", True))
         tokenizer.keep_accents = bool(options.get("keep_accents", False))
-        if tokenizer.sp_model is not None and (not tokenizer.remove_space or tokenizer.keep_accents):
-            logging.warning("%s asks for remove_space=%s, keep_accents=%s; albert-tf's preprocess_text always "
-                            "collapses whitespace and strips accents (the original's behaviour), so texts with "
-                            "accents or repeated spaces tokenize differently from Hugging Face.", config_path,
-                            tokenizer.remove_space, tokenizer.keep_accents)
+        if text_options(tokenizer):
+            logging.info("%s: normalising text with %s (the original: remove_space=True, keep_accents=False).",
+                         config_path, text_options(tokenizer))
         return tokenizer
 
     @classmethod
@@ -392,6 +429,11 @@ class FullTokenizer:
             return cls(vocab_file=os.path.join(directory, _WORDPIECE_VOCAB), do_lower_case=do_lower_case)
         raise FileNotFoundError(f"No {_PREFERRED_SPM_MODEL}, *.model or {_WORDPIECE_VOCAB} in "
                                 f"{directory!r} (found: {names}).")
+
+    def preprocess(self, text: str | bytes) -> str:
+        """``preprocess_text`` with this tokenizer's casing and options (SentencePiece mode), i.e. the
+        text ``tokenize`` expects."""
+        return preprocess_text(text, lower=self.do_lower_case, **text_options(self))
 
     def tokenize(self, text: str | bytes) -> list[str]:
         """Pieces of ``text``. In SentencePiece mode the text is NOT preprocessed (call preprocess_text)."""

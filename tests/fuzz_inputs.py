@@ -38,17 +38,22 @@ class Hang(Exception):
 
 @contextlib.contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
-    """Raises `Hang` in the block after ``seconds`` of wall time (SIGALRM; main thread only)."""
-    def on_alarm(signum, frame):
-        raise Hang(f"no result after {seconds} s")
+    """Raises `Hang` in the block after ``seconds`` of the process's CPU time (main thread only).
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    It uses the profiling timer (ITIMER_PROF / SIGPROF), not the wall-clock one: pytest-timeout keeps its
+    own deadline on ITIMER_REAL / SIGALRM, which a block here must neither replace nor cancel. A hang in
+    a tokenizer or reader is a busy loop, so CPU time finds it.
+    """
+    def on_timer(signum, frame):
+        raise Hang(f"no result after {seconds} CPU-seconds")
+
+    previous = signal.signal(signal.SIGPROF, on_timer)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
 
 
 # ---------------------------------------------------------------------------------------- generators

@@ -129,6 +129,27 @@ def test_directory_resolution(tmp_path):
         resolve_checkpoint_path(str(tmp_path / "empty"))
 
 
+def test_run_directory_resolves_through_model_subfolder(tmp_path):
+    """A run folder such as the demo's output (config at the top, checkpoints in model/) loads as is."""
+    config = _config()
+    run = tmp_path / "albert_demo_output"
+    (run / "model").mkdir(parents=True)
+    config.to_json_file(str(run / "albert_config.json"))
+    source = albert_tf.AlbertModel(config)
+    albert_tf.save_original_checkpoint(source, str(run / "model" / "model.ckpt"), global_step=5)
+    best = albert_tf.save_original_checkpoint(source, str(run / "model" / "model.ckpt-best"))
+    os.remove(run / "model" / "checkpoint")
+    assert resolve_checkpoint_path(str(run)) == best
+    target = albert_tf.AlbertModel(config)
+    report = albert_tf.load_original_checkpoint(target, str(run))
+    assert report.path == best and not report.missing
+    for a, b in zip(source.weights, target.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    (tmp_path / "run2" / "model").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"run2 or .*run2/model"):
+        resolve_checkpoint_path(str(tmp_path / "run2"))
+
+
 def test_init_from_group0_copies_group0_into_every_group(tmp_path):
     prefix = albert_tf.save_original_checkpoint(albert_tf.AlbertModel(_config(num_hidden_layers=4)),
                                                 str(tmp_path / "g" / "model.ckpt"))
@@ -152,3 +173,13 @@ def test_classifier_encoder_from_pretraining_checkpoint(tmp_path):
     prefix = albert_tf.save_original_checkpoint(classifier, str(tmp_path / "c" / "model.ckpt"))
     names = read_original_checkpoint(prefix)
     assert names["output_weights"].shape == (3, 32) and names["output_bias"].shape == (3,)
+
+
+def test_report_counts_ignored_heads_and_optimizer_state_apart(tmp_path):
+    """The report's line and the 'Ignored N head variables' log line give the same head count."""
+    pretrainer = albert_tf.AlbertPretrainer(_config())
+    prefix = albert_tf.save_original_checkpoint(pretrainer, str(tmp_path / "p" / "model.ckpt"), global_step=9)
+    report = albert_tf.load_original_checkpoint(albert_tf.AlbertModel(_config()), prefix)
+    heads = sorted(n for n in pretrainer.tf1_variables() if n.startswith("cls/"))
+    assert report.ignored_heads == heads and sorted(report.ignored) == sorted(heads + ["global_step"])
+    assert f"ignored {len(heads)} head variables of another model and 1 optimizer state variables" in str(report)

@@ -5,7 +5,7 @@ import albert_tf
 from albert_tf.demo import BUNDLED_CORPUS, SPECIAL_PIECES, DemoOptions, run_demo
 
 
-def test_demo_pipeline_end_to_end(tmp_path):
+def test_demo_pipeline_end_to_end(tmp_path, capsys):
     corpus = tmp_path / "corpus.txt"
     with open(BUNDLED_CORPUS, encoding="utf-8") as f:
         corpus.write_text(f.read()[:60000], encoding="utf-8")
@@ -22,3 +22,9 @@ def test_demo_pipeline_end_to_end(tmp_path):
     assert config.vocab_size == 400
     report = albert_tf.load_original_checkpoint(albert_tf.AlbertPretrainer(config), str(out / "model" / "model.ckpt-4"))
     assert report.ignored == ["global_step"]
+    # The run folder itself is a valid --init_checkpoint / load path (its checkpoints are in model/).
+    assert albert_tf.load_original_checkpoint(albert_tf.AlbertPretrainer(config), str(out)).loaded
+    # The summary names every output relative to the output directory.
+    summary = capsys.readouterr().out
+    assert f"Outputs in {out}/:" in summary
+    assert "\n  albert_config.json " in summary and str(tmp_path) not in summary.split("Outputs in")[1].split("\n", 1)[1]

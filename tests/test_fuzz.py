@@ -5,6 +5,8 @@ clean error (a `ValueError`: every error class of this project) or a valid outpu
 hang. benchmarks/fuzz_long.py runs the same targets on >= 100,000 inputs.
 """
 
+import signal
+
 import pytest
 from absl import logging
 
@@ -47,6 +49,26 @@ def test_harness_reports_crashes_and_hangs(tmp_path):
 
     assert fuzz_inputs.run_target(Broken(), "crashes", (1,))[0] == "crash"
     assert fuzz_inputs.run_target(Broken(), "hangs", (1,), limit_s=0.2)[0] == "hang"
+
+
+def test_time_limit_leaves_the_wall_clock_timer_of_pytest_timeout_alone():
+    """pytest-timeout's deadline lives on ITIMER_REAL / SIGALRM: a fuzz block must not cancel or replace it."""
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(True))
+    signal.setitimer(signal.ITIMER_REAL, 300)
+    try:
+        with fuzz_inputs.time_limit(5):
+            pass
+        with pytest.raises(fuzz_inputs.Hang):
+            with fuzz_inputs.time_limit(0.1):
+                while True:
+                    pass
+        remaining = signal.getitimer(signal.ITIMER_REAL)[0]
+        assert 250 < remaining <= 300 and signal.getsignal(signal.SIGALRM) is not signal.SIG_DFL
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not fired
 
 
 def test_spm_tokenizer_rejects_lone_surrogates_with_a_value_error():

@@ -161,7 +161,7 @@ def test_export_errors(pretrainer, exports, tmp_path):
         tfhub.export_from_checkpoint(str(tmp_path / "e"), config_file, encoder_only, with_mlm=False,
                                      preprocessing_export_path=str(tmp_path / "p"))
     with pytest.raises(ValueError, match="with_mlm=True needs the MLM head"):
-        tfhub.export_encoder(pretrainer.encoder, str(tmp_path / "e"))
+        tfhub.export_encoder(pretrainer.encoder, str(tmp_path / "e"), with_mlm=True)
     with pytest.raises(ValueError, match="needs an AlbertModel"):
         tfhub.export_encoder(keras.Sequential([keras.layers.Dense(2)]), str(tmp_path / "e"), with_mlm=False)
     with pytest.raises(FileNotFoundError, match="--spm_model_file"):
@@ -210,6 +210,20 @@ def write_tf1_hub_module(directory: str, arrays: dict[str, np.ndarray], do_lower
     if config is not None:
         config.to_json_file(os.path.join(directory, "assets", "albert_config.json"))
     return directory
+
+
+def test_export_encoder_default_follows_the_model(pretrainer, tmp_path):
+    """The default exports the `mlm` sub-object exactly when the model has the MLM head: a plain encoder
+    exports without any flag, a pretrainer with its head."""
+    plain = tf.saved_model.load(tfhub.export_encoder(pretrainer.encoder, str(tmp_path / "plain")))
+    assert not hasattr(plain, "mlm") and tfhub.MLM not in plain.signatures
+    ids = tf.constant([[2, 5, 6, 3]])
+    out = plain.signatures["serving_default"](input_word_ids=ids, input_mask=tf.ones_like(ids),
+                                              input_type_ids=tf.zeros_like(ids))
+    expected = pretrainer.encoder(dict(input_word_ids=ids), training=False)["pooled_output"]
+    np.testing.assert_allclose(out["pooled_output"].numpy(), expected.numpy(), atol=1e-6)
+    full = tf.saved_model.load(tfhub.export_encoder(pretrainer, str(tmp_path / "full")))
+    assert hasattr(full, "mlm") and tfhub.MLM in full.signatures
 
 
 def test_tf1_hub_module_loads_strictly_and_finetunes(tmp_path):

@@ -2,6 +2,7 @@
 precision, and loop-only timing."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -188,3 +189,61 @@ def test_mixed_precision_steps_train_on_cpu(strategy, tmp_path, restore_policy, 
     compute_dtype = trainer.model.dtype_policy.compute_dtype
     assert compute_dtype == {"bfloat16": "bfloat16", "float16": "float16"}[precision]
     assert isinstance(trainer.optimizer, keras.mixed_precision.LossScaleOptimizer) == (precision == "float16")
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_variables_without_gradient_are_left_out_of_updates(strategy, tmp_path, k):
+    """The SQuAD v1.1 model does not use the pooler: its variables get no gradient. The trainer leaves them
+    out of every update (no Keras 'Gradients do not exist' warning, no weight decay on them, also with
+    gradient accumulation) and says so once."""
+    config = albert_tf.AlbertConfig(**TINY)
+    seq = 8
+    rng = np.random.default_rng(3)
+    examples = {"input_word_ids": rng.integers(4, TINY["vocab_size"], (4, seq)).astype(np.int32),
+                "start_positions": np.array([1, 2, 3, 4], np.int32),
+                "end_positions": np.array([2, 3, 4, 5], np.int32)}
+
+    def dataset_fn(input_context):
+        return tf.data.Dataset.from_tensor_slices(examples).repeat().batch(4 // k, drop_remainder=True)
+
+    def loss_fn(features, outputs):
+        return tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(features["start_positions"], outputs["start_logits"])
+            + tf.nn.sparse_softmax_cross_entropy_with_logits(features["end_positions"], outputs["end_logits"]))
+
+    def model_fn():
+        keras.utils.set_random_seed(0)
+        return albert_tf.AlbertQuestionAnswering(config)
+
+    messages = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    handler = Collect()
+    tf_logger, absl_logger = tf.get_logger(), logging.getLogger("absl")
+    tf_logger.addHandler(handler)
+    absl_logger.addHandler(handler)
+    level = absl_logger.level
+    absl_logger.setLevel(logging.INFO)
+    try:
+        trainer = training.Trainer(
+            strategy=strategy, model_fn=model_fn,
+            optimizer_fn=lambda: optimization.create_optimizer(0.1, 10, 0, optimizer="lamb"),
+            dataset_fn=dataset_fn, loss_fn=loss_fn, global_batch_size=4, num_train_steps=2,
+            model_dir=str(tmp_path / "m"), steps_per_loop=1, gradient_accumulation_steps=k, write_summaries=False)
+        before = {v.name: v.numpy() for v in trainer.model.trainable_variables}
+        trainer.train()
+    finally:
+        tf_logger.removeHandler(handler)
+        absl_logger.removeHandler(handler)
+        absl_logger.setLevel(level)
+    after = {v.name: v.numpy() for v in trainer.model.trainable_variables}
+    pooler = [n for n in before if "pooler" in n]
+    assert len(pooler) == 2
+    for name in before:
+        moved = np.abs(after[name] - before[name]).max()
+        assert (moved == 0) if name in pooler else (moved > 0), name
+    assert not [m for m in messages if "Gradients do not exist" in m]
+    assert len([m for m in messages if "get no gradient" in m]) == 1

@@ -159,7 +159,10 @@ def test_predict_files(setup, trained):
     lines = open(os.path.join(trained, "predict_results.txt")).read().splitlines()
     assert lines[0] == "***** Predict results *****"
     values = dict(line.split(" = ") for line in lines[1:])
-    assert list(values) == ["eval_accuracy", "eval_accuracy_high", "eval_accuracy_middle", "eval_loss", "best"]
+    assert list(values) == ["eval_accuracy", "eval_accuracy_high", "eval_accuracy_middle", "eval_loss",
+                            "global_step", "best"]
+    best_step = int(open(os.path.join(trained, "best_trial.txt")).read().split(":")[1])
+    assert int(values["global_step"]) == best_step  # the step of model.ckpt-best, as the original reported
     assert float(values["eval_accuracy"]) == pytest.approx(accuracy(logits, [t[3] for t in test]), abs=1e-6)
     high = [i for i, t in enumerate(test) if t[2] == "high"]
     assert float(values["eval_accuracy_high"]) == pytest.approx(accuracy(logits[high], [test[i][3] for i in high]),

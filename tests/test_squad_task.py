@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import albert_tf
 from albert_tf import checkpoints, squad_eval, squad_postprocess as post
 from albert_tf.configs import AlbertConfig
 from albert_tf.core import driver
@@ -488,3 +489,35 @@ def test_original_v1_command_line_predicts_alone(runs, tmp_path):
     assert not (out / "predict.tf_record").exists()  # the given feature file was used as it is
     assert (out / "export" / "albert_model.tflite").stat().st_size > 0
     assert len(os.listdir(out / "export" / "saved_model")) == 2  # raw outputs and raw text
+
+
+def test_v2_export_uses_the_threshold_tuned_with_the_best_checkpoint(tmp_path, monkeypatch):
+    """A v2.0 run records the tuned threshold per checkpoint; the export uses the best checkpoint's one
+    (so the raw-text model answers as the run's predictions.json), --null_score_diff_threshold wins."""
+    from albert_tf.core.best_checkpoint import BEST_CHECKPOINT, BestCheckpointTracker
+    from albert_tf.export import squad as squad_export
+
+    out = tmp_path / "run"
+    out.mkdir()
+    source = albert_tf.save_original_checkpoint(AlbertSquadV2(tiny_config()), str(out / "model.ckpt"), global_step=2)
+    tracker = BestCheckpointTracker(str(out), "f1")
+    tracker.record(1, {"f1": 40.0, "exact": 30.0, "null_score_diff_threshold": -1.5}, None)
+    tracker.record(2, {"f1": 55.0, "exact": 50.0, "null_score_diff_threshold": 2.25}, source)
+    tracker.record(3, {"f1": 50.0, "exact": 45.0, "null_score_diff_threshold": 0.75}, None)
+    assert os.path.exists(str(out / (BEST_CHECKPOINT + ".index")))
+    used = []
+    monkeypatch.setattr(squad_export, "export_squad",
+                        lambda model, export_dir, **kw: used.append(kw["null_score_diff_threshold"]) or {})
+
+    def export(**overrides):
+        run = SquadRun(output_dir=str(out), squad_version=overrides.pop("squad_version", "v2.0"),
+                       spm_model_file=SPM_MODEL, **overrides)
+        SquadTask(run).export(None, str(tmp_path / "export"))
+
+    export()
+    export(null_score_diff_threshold=-0.5)
+    export(squad_version="v1.1")
+    assert used == [2.25, -0.5, None]
+    os.remove(out / "best_trial.txt")  # no record: the best non-null span, as before
+    export()
+    assert used[-1] is None

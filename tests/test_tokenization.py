@@ -405,3 +405,44 @@ def test_character_classes():
 ])
 def test_is_start_piece(piece, spm_mode, expected):
     assert tokenization.is_start_piece(piece, spm_mode) is expected
+
+
+@pytest.mark.parametrize("keep_accents", [False, True])
+@pytest.mark.parametrize("remove_space", [True, False])
+def test_hugging_face_text_options_give_transformers_ids(tmp_path, keep_accents, remove_space):
+    """A Hugging Face directory's keep_accents / remove_space are honoured exactly as transformers' slow
+    AlbertTokenizer does (its ``` `` ``` / ``''`` quote rewrite aside, which the sample avoids), and they
+    reach the GLUE, RACE and SQuAD text normalisation."""
+    transformers = pytest.importorskip("transformers")
+    from albert_tf.data import glue, squad
+
+    directory = tmp_path / "hf"
+    directory.mkdir()
+    shutil.copy(os.path.join(FIXTURES, "tokenization", "tiny-clean.model"), directory / "spiece.model")
+    options = {"do_lower_case": True, "remove_space": remove_space, "keep_accents": keep_accents}
+    (directory / "tokenizer_config.json").write_text(json.dumps(dict(options, tokenizer_class="AlbertTokenizer")))
+    ours = tokenization.FullTokenizer.from_transformers(str(directory))
+    theirs = transformers.AlbertTokenizer(vocab_file=str(directory / "spiece.model"), **options)
+    with open(os.path.join(FIXTURES, "tokenization", "accents_sample.txt"), encoding="utf-8") as f:
+        lines = [line.rstrip("\n") for line in f if line.strip()]
+    texts = lines + ["  " + line.replace(". ", ".   ").replace(", ", " ,\t") + " " for line in lines[:20]]
+    originals = tokenization.FullTokenizer(spm_model_file=str(directory / "spiece.model"))
+    differ = 0
+    for text in texts:
+        ids = ours.convert_tokens_to_ids(ours.tokenize(ours.preprocess(text)))
+        assert ids == theirs.convert_tokens_to_ids(theirs.tokenize(text)), text
+        differ += ids != originals.convert_tokens_to_ids(originals.tokenize(originals.preprocess(text)))
+    # keep_accents changes the ids of some of these texts; remove_space=False keeps the spaces in the
+    # text (this SentencePiece model then collapses them itself); the original's options change nothing.
+    assert (differ > 0) == keep_accents
+    assert (ours.preprocess(texts[-1]) != originals.preprocess(texts[-1])) == (keep_accents or not remove_space)
+    expected = {} if (remove_space and not keep_accents) else {k: options[k] for k in ("remove_space", "keep_accents")
+                                                                if options[k] != tokenization.DEFAULT_TEXT_OPTIONS[k]}
+    assert tokenization.text_options(ours) == expected
+    # The feature writers normalise with them.
+    assert glue.get_processor("sst-2", **tokenization.text_options(ours)).process_text(texts[0]) == ours.preprocess(
+        texts[0])
+    paragraph = lines[1]
+    alignment = squad.align_paragraph(ours.sp_model, paragraph, True, **tokenization.text_options(ours))
+    assert alignment is not None
+    assert alignment.piece_ids == ours.convert_tokens_to_ids(ours.tokenize(ours.preprocess(paragraph)))

@@ -41,44 +41,74 @@ class LoadReport:
     ignored: list[str]  # optimizer state and pretraining heads skipped on purpose
     copied_from_group0: list[str] = dataclasses.field(default_factory=list)
 
+    @property
+    def ignored_heads(self) -> list[str]:
+        """The ignored head variables of another model (the rest of `ignored` is optimizer state)."""
+        return [n for n in self.ignored if _KNOWN_HEADS.search(n)]
+
     def __str__(self) -> str:
+        heads = len(self.ignored_heads)
         return (f"{self.path}: loaded {len(self.loaded)}, missing {len(self.missing)}, "
                 f"unused {len(self.unused)}, shape-mismatched {len(self.mismatched)}, "
-                f"ignored {len(self.ignored)}")
+                f"ignored {heads} head variables of another model and {len(self.ignored) - heads} "
+                "optimizer state variables")
+
+
+# Sub-folders of a run directory where its official-layout checkpoints live (the demo keeps them in
+# `model/`, next to its config and SentencePiece model).
+RUN_CHECKPOINT_SUBDIRS = ("model",)
 
 
 def resolve_checkpoint_path(path: str) -> str:
-    """Returns a checkpoint prefix for a prefix or a directory.
+    """Returns a checkpoint prefix for a prefix, a release directory or a run directory.
 
     A directory resolves to the prefix named in its `checkpoint` file, else `model.ckpt-best`, else its
-    only prefix; otherwise an error lists the candidates.
+    only prefix. A directory without any `*.index` (a run folder such as the demo's output) is looked
+    into through `RUN_CHECKPOINT_SUBDIRS` (`model/`) with the same rules; the prefix chosen is logged.
+    Otherwise an error names the candidates or the folders looked at.
     """
     path = os.fspath(path)
-    if tf.io.gfile.isdir(path):
-        state = tf.train.get_checkpoint_state(path)
-        if state and state.model_checkpoint_path:
-            # TF already joined a relative path onto `path`; a state file moved with its directory
-            # still names the prefix by its base name.
-            for prefix in (state.model_checkpoint_path,
-                           os.path.join(path, os.path.basename(state.model_checkpoint_path))):
-                if tf.io.gfile.exists(prefix + ".index"):
-                    return prefix
-        best = os.path.join(path, "model.ckpt-best")
-        if tf.io.gfile.exists(best + ".index"):
-            return best
-        candidates = sorted(p[: -len(".index")] for p in tf.io.gfile.glob(os.path.join(path, "*.index")))
-        if len(candidates) == 1:
-            return candidates[0]
-        if not candidates:
-            raise FileNotFoundError(f"No checkpoint (*.index) found in directory {path}.")
-        raise ValueError(
-            f"Directory {path} holds several checkpoints and neither a `checkpoint` file nor "
-            f"model.ckpt-best; pass one prefix explicitly: {', '.join(candidates)}.")
-    if not tf.io.gfile.exists(path + ".index"):
-        raise FileNotFoundError(
-            f"Checkpoint {path!r} not found: expected {path}.index (pass a checkpoint prefix such as "
-            f"'albert_base/model.ckpt-best' or the release directory).")
-    return path
+    if not tf.io.gfile.isdir(path):
+        if not tf.io.gfile.exists(path + ".index"):
+            raise FileNotFoundError(
+                f"Checkpoint {path!r} not found: expected {path}.index (pass a checkpoint prefix such as "
+                f"'albert_base/model.ckpt-best', a release directory or a run directory).")
+        return path
+    looked_at = [path]
+    for folder in [path] + [os.path.join(path, sub) for sub in RUN_CHECKPOINT_SUBDIRS]:
+        if folder != path:
+            if not tf.io.gfile.isdir(folder):
+                continue
+            looked_at.append(folder)
+        prefix = _prefix_in_directory(folder)
+        if prefix is not None:
+            if folder != path:
+                logging.info("Checkpoint for run directory %s: %s", path, prefix)
+            return prefix
+    raise FileNotFoundError(f"No checkpoint (*.index) found in directory {' or '.join(looked_at)}.")
+
+
+def _prefix_in_directory(folder: str) -> Optional[str]:
+    """The prefix a directory names (see `resolve_checkpoint_path`); None when it holds no checkpoint."""
+    state = tf.train.get_checkpoint_state(folder)
+    if state and state.model_checkpoint_path:
+        # TF already joined a relative path onto `folder`; a state file moved with its directory still
+        # names the prefix by its base name.
+        for prefix in (state.model_checkpoint_path,
+                       os.path.join(folder, os.path.basename(state.model_checkpoint_path))):
+            if tf.io.gfile.exists(prefix + ".index"):
+                return prefix
+    best = os.path.join(folder, "model.ckpt-best")
+    if tf.io.gfile.exists(best + ".index"):
+        return best
+    candidates = sorted(p[: -len(".index")] for p in tf.io.gfile.glob(os.path.join(folder, "*.index")))
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        return None
+    raise ValueError(
+        f"Directory {folder} holds several checkpoints and neither a `checkpoint` file nor "
+        f"model.ckpt-best; pass one prefix explicitly: {', '.join(candidates)}.")
 
 
 def _check_release_config(path: str, model) -> None:
@@ -196,7 +226,7 @@ def load_variables(model: HasTF1Variables, shapes: Mapping[str, Sequence[int]], 
         return report
     for variable, name_in_source in assignments:
         variable.assign(np.asarray(get_tensor(name_in_source)).astype(variable.dtype.as_numpy_dtype))
-    heads = [n for n in ignored if _KNOWN_HEADS.search(n)]
+    heads = report.ignored_heads
     if heads:
         logging.info("Ignored %d head variables of another model in %s (%s).", len(heads), source, _summarize(heads, 3))
     if from_group0:
@@ -287,6 +317,13 @@ def has_variables(path: str, names: Iterable[str]) -> bool:
         return set(names) <= set(transformers.transformers_tf1_arrays(path)[0])
     shapes = open_checkpoint(resolve_checkpoint_path(path)).get_variable_to_shape_map()
     return all(n in shapes for n in names)
+
+
+def checkpoint_global_step(prefix: str) -> Optional[int]:
+    """The `global_step` variable of an official-layout checkpoint (the step it was saved at; kept by
+    `model.ckpt-best`), None when it has none (a release, a converted model)."""
+    reader = open_checkpoint(prefix)
+    return int(reader.get_tensor("global_step")) if reader.has_tensor("global_step") else None
 
 
 def save_original_checkpoint(model: HasTF1Variables, prefix: str, global_step: int | None = None) -> str:

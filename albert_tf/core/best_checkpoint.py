@@ -37,6 +37,19 @@ def read_best_trial(path: str) -> tuple[int, int, float]:
                          "Delete it to start the evaluation record afresh.") from None
 
 
+def best_checkpoint_results(output_dir: str) -> Optional[dict[str, Any]]:
+    """The `eval_results.txt` block of `output_dir/model.ckpt-best` (the best step of `best_trial.txt`),
+    e.g. the SQuAD v2.0 `null_score_diff_threshold` selected with it; None without such a record."""
+    trial_path = os.path.join(output_dir, BEST_TRIAL)
+    results_path = os.path.join(output_dir, EVAL_RESULTS)
+    if not (tf.io.gfile.exists(trial_path) and tf.io.gfile.exists(os.path.join(output_dir, BEST_CHECKPOINT + ".index"))
+            and tf.io.gfile.exists(results_path)):
+        return None
+    best_step = read_best_trial(trial_path)[1]
+    blocks = [b for b in metrics.read_eval_results(results_path) if b.get("global_step") == best_step]
+    return blocks[-1] if blocks else None
+
+
 def copy_checkpoint(source: str, target: str) -> None:
     """Copies the files of checkpoint prefix `source` to prefix `target`, replacing it. Each file is
     written under a temporary name and renamed, so an interrupted copy never leaves a mixed checkpoint."""

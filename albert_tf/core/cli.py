@@ -125,7 +125,28 @@ def run_main(main: Callable[[list[str]], Any], argv: Optional[list[str]] = None)
             print(error_line(error), file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
 
-    app.run(guarded, argv=argv)
+    _list_flags_in_help(getattr(main, "func", main).__module__)
+    try:
+        app.run(guarded, argv=argv)
+    except SystemExit as done:
+        # absl exits 1 after printing the help; asking for help is not a failure.
+        if done.code == 1 and any(a in _HELP_FLAGS for a in (argv or sys.argv)[1:]):
+            sys.exit(0)
+        raise
+
+
+_HELP_FLAGS = ("--help", "-help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml")
+
+
+def _list_flags_in_help(module_name: str) -> None:
+    """Makes `--help` list the flags of `module_name` (the program's module in `albert_tf.scripts`).
+
+    absl's `--help` lists the key flags of the file that was started (`sys.argv[0]`): the root wrapper
+    scripts and the console commands only import the module that defines the flags.
+    """
+    started = sys.argv[0]
+    for flag in flags.FLAGS.get_key_flags_for_module(module_name):
+        flags.FLAGS.register_key_flag_for_module(started, flag)
 
 
 def check_choice(flag: str, value: Optional[str], choices: Iterable[str],

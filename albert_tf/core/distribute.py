@@ -78,6 +78,14 @@ def get_strategy(
     return tf.distribute.TPUStrategy(resolver)
 
 
+def describe(strategy: tf.distribute.Strategy) -> str:
+    """One line naming the strategy, its replicas and the devices of this worker, e.g. to check that
+    the GPUs or TPU cores were found: `MirroredStrategy: 2 replicas in sync on /job:localhost/.../GPU:0, ...`."""
+    devices = ", ".join(strategy.extended.worker_devices)
+    return (f"{type(strategy).__name__}: {strategy.num_replicas_in_sync} replica(s) in sync; "
+            f"this worker's devices: {devices}")
+
+
 def _mirrored_strategy(
     num_gpus: Optional[int], all_reduce_alg: Optional[str]
 ) -> tf.distribute.MirroredStrategy:

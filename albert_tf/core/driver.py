@@ -239,7 +239,10 @@ def run(task: Task, strategy: Optional[tf.distribute.Strategy] = None) -> dict[s
         else:
             checkpoints.load_original_checkpoint(model, prefix)
         if s.do_predict:
-            predictions = task.predict(model, Evaluator(strategy, model, s.jit_compile))
+            runner = Evaluator(strategy, model, s.jit_compile)
+            if not transformers.is_transformers_dir(prefix):
+                runner.checkpoint_step = checkpoints.checkpoint_global_step(prefix)
+            predictions = task.predict(model, runner)
         if s.export_dir:
             saved_models = task.export(model, s.export_dir)
     return {"train": summary, "eval": evaluation.tracker.history if evaluation else [], "predict": predictions,

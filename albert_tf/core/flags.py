@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, TypeVar
 
-from absl import flags
+from absl import flags, logging
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -158,7 +158,7 @@ def strategy_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> tf.distr
         strategy_type = "tpu"
     from albert_tf.core import distribute  # imports TensorFlow
 
-    return distribute.get_strategy(
+    strategy = distribute.get_strategy(
         strategy_type,
         tpu=flag_values.tpu or flag_values.tpu_name or flag_values.master,
         num_gpus=flag_values.num_gpus,
@@ -166,6 +166,8 @@ def strategy_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> tf.distr
         tpu_zone=flag_values.tpu_zone,
         gcp_project=flag_values.gcp_project,
     )
+    logging.info("%s", distribute.describe(strategy))
+    return strategy
 
 
 def trainer_kwargs_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> dict[str, Any]:

@@ -234,7 +234,13 @@ class Task(abc.ABC):
 
 
 class Predictor(abc.ABC):
-    """Runs a model over global batches with step functions compiled once per element spec."""
+    """Runs a model over global batches with step functions compiled once per element spec.
+
+    `checkpoint_step` is the training step of the checkpoint whose weights the model holds (None when
+    unknown), for task outputs that record it (RACE's `predict_results.txt`).
+    """
+
+    checkpoint_step: Optional[int] = None
 
     @abc.abstractmethod
     def predict(self, dataset: tf.data.Dataset, output_fn: Optional[Callable[[Nested, Nested], Nested]] = None,

@@ -195,6 +195,10 @@ class Trainer:
         self._is_chief = distribute.is_chief(strategy)
         self._started = False
         self._restored_from: Optional[str] = None
+        # Indices into model.trainable_variables that the loss does not reach (e.g. the pooler of the
+        # SQuAD models), found while tracing: they are left out of every update, as the original's
+        # optimizers skipped variables without a gradient (no weight decay for them either).
+        self._no_gradient: Optional[frozenset[int]] = None
 
         with strategy.scope():
             self.model = model_fn()
@@ -282,14 +286,28 @@ class Trainer:
             scaled_loss = loss / (self.strategy.num_replicas_in_sync * self._accumulation_steps)
             if self._loss_scaling:
                 scaled_loss = self.optimizer.get_scaled_loss(scaled_loss)
-        grads = tape.gradient(scaled_loss, self.model.trainable_variables)
+        variables = self.model.trainable_variables
+        grads = tape.gradient(scaled_loss, variables)
         if self._loss_scaling:
             grads = self.optimizer.get_unscaled_gradients(grads)
+        self._note_variables_without_gradient(grads)
         return loss, grads, outputs
 
-    def _apply(self, grads: list[tf.Tensor]) -> None:
+    def _note_variables_without_gradient(self, grads: list[Optional[tf.Tensor]]) -> None:
+        """Records (while tracing) which variables get no gradient and says so once."""
+        no_gradient = frozenset(i for i, g in enumerate(grads) if g is None)
+        if self._no_gradient is None:
+            self._no_gradient = no_gradient
+            if no_gradient:
+                names = [self.model.trainable_variables[i].name for i in sorted(no_gradient)]
+                logging.info("%d trainable variable(s) get no gradient from this task's loss and are not "
+                             "updated (as in the original): %s", len(names), ", ".join(names))
+
+    def _apply(self, grads: list[Optional[tf.Tensor]]) -> None:
         # apply_gradients sums the gradients over replicas, then clips and updates.
-        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        self.optimizer.apply_gradients(
+            [(g, v) for i, (g, v) in enumerate(zip(grads, self.model.trainable_variables))
+             if i not in self._no_gradient])
 
     def _micro_step(self, features: Nested) -> tuple[tf.Tensor, Nested]:
         """One micro-batch: gradients, then the update (k == 1) or their sum into the accumulators."""
@@ -298,7 +316,8 @@ class Trainer:
             self._apply(grads)
         else:
             for accumulator, grad in zip(self._accumulators, grads):
-                accumulator.assign_add(tf.convert_to_tensor(grad))  # embedding gradients arrive sparse
+                if grad is not None:
+                    accumulator.assign_add(tf.convert_to_tensor(grad))  # embedding gradients arrive sparse
         return loss, outputs
 
     def _apply_accumulated(self) -> None:

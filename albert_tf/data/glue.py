@@ -131,14 +131,15 @@ class DataProcessor:
     header_splits: ClassVar[tuple[str, ...]] = SPLITS
     num_columns: ClassVar[dict[str, tuple[str, ...]]] = {}
 
-    def __init__(self, use_spm: bool = True, do_lower_case: bool = True):
+    def __init__(self, use_spm: bool = True, do_lower_case: bool = True, **text_options: bool):
         self.use_spm = use_spm
         self.do_lower_case = do_lower_case
+        self.text_options = text_options  # `tokenization.text_options`: empty for the original's
 
     def process_text(self, text: str) -> str:
         """Normalises a text: `preprocess_text` in SPM mode, `convert_to_unicode` otherwise."""
         if self.use_spm:
-            return tokenization.preprocess_text(text, lower=self.do_lower_case)
+            return tokenization.preprocess_text(text, lower=self.do_lower_case, **self.text_options)
         return tokenization.convert_to_unicode(text)
 
     def get_labels(self) -> list[str | None]:
@@ -387,8 +388,9 @@ class XnliProcessor(DataProcessor):
     directory = "XNLI"
     labels = ["contradiction", "entailment", "neutral"]
 
-    def __init__(self, use_spm: bool = True, do_lower_case: bool = True, language: str = "zh"):
-        super().__init__(use_spm, do_lower_case)
+    def __init__(self, use_spm: bool = True, do_lower_case: bool = True, language: str = "zh",
+                 **text_options: bool):
+        super().__init__(use_spm, do_lower_case, **text_options)
         self.language = language
         self.files = {"train": f"multinli/multinli.train.{language}.tsv", "dev": "xnli.dev.tsv",
                       "test": "xnli.test.tsv"}
@@ -428,12 +430,13 @@ def canonical_task_name(task_name: str) -> str:
 
 
 def get_processor(task_name: str, use_spm: bool = True, do_lower_case: bool = True,
-                  xnli_language: str = "zh") -> DataProcessor:
-    """Returns the processor of a task (case-insensitive name or alias)."""
+                  xnli_language: str = "zh", **text_options: bool) -> DataProcessor:
+    """Returns the processor of a task (case-insensitive name or alias); `text_options` are the
+    tokenizer's `preprocess_text` options (`tokenization.text_options`)."""
     key = canonical_task_name(task_name)
     if key == "xnli":
-        return XnliProcessor(use_spm, do_lower_case, language=xnli_language)
-    return PROCESSORS[key](use_spm, do_lower_case)
+        return XnliProcessor(use_spm, do_lower_case, language=xnli_language, **text_options)
+    return PROCESSORS[key](use_spm, do_lower_case, **text_options)
 
 
 def feature_file_name(task_name: str, split: str, xnli_language: str = "zh") -> str:
@@ -462,7 +465,7 @@ def feature_fingerprint(processor: DataProcessor, tokenizer: Any, data_dir: str,
         tokenizer_file=cache.tokenizer_file(tokenizer), sources=[processor.split_path(data_dir, example_split)],
         kind="glue", task=processor.name, split=split, language=getattr(processor, "language", None),
         do_lower_case=processor.do_lower_case, use_spm=processor.use_spm, max_seq_length=max_seq_length,
-        labels=processor.get_labels())
+        labels=processor.get_labels(), **processor.text_options)
 
 
 def write_glue_features(task_name: str, data_dir: str, tokenizer: Any, max_seq_length: int,
@@ -500,7 +503,8 @@ def write_glue_features(task_name: str, data_dir: str, tokenizer: Any, max_seq_l
       cache.StaleCacheError: see ``reuse_cache`` and ``rebuild_stale``.
     """
     use_spm = getattr(tokenizer, "sp_model", None) is not None
-    processor = get_processor(task_name, use_spm, do_lower_case, xnli_language)
+    processor = get_processor(task_name, use_spm, do_lower_case, xnli_language,
+                              **tokenization.text_options(tokenizer))
     tf.io.gfile.makedirs(output_dir)
     written: dict[str, tuple[str, int | None]] = {}
     for split in splits:

@@ -189,7 +189,7 @@ def _article_examples(source: str, text: str, process_text: Any, level: str) -> 
 
 
 def read_race_examples(data_dir: str, split: str, level: str = "all", do_lower_case: bool = True,
-                       use_spm: bool = True) -> list[RaceExample]:
+                       use_spm: bool = True, **text_options: bool) -> list[RaceExample]:
     """Reads every question of a RACE split.
 
     Args:
@@ -198,6 +198,7 @@ def read_race_examples(data_dir: str, split: str, level: str = "all", do_lower_c
       level: middle, high or all (middle then high).
       do_lower_case: lower-case the texts (SentencePiece mode only, as the original).
       use_spm: normalise with ``preprocess_text`` (SentencePiece); else only decode to str.
+      text_options: further ``preprocess_text`` options of the tokenizer (`tokenization.text_options`).
 
     Returns:
       The examples, article by article in file order, questions in article order.
@@ -211,7 +212,7 @@ def read_race_examples(data_dir: str, split: str, level: str = "all", do_lower_c
     if level not in LEVELS:
         raise ValueError(f"RACE level must be one of {', '.join(LEVELS)}; got {level!r}.")
     if use_spm:
-        process_text = functools.partial(tokenization.preprocess_text, lower=do_lower_case)
+        process_text = functools.partial(tokenization.preprocess_text, lower=do_lower_case, **text_options)
     else:
         process_text = tokenization.convert_to_unicode
     levels = ("middle", "high") if level == "all" else (level,)
@@ -344,7 +345,8 @@ def feature_fingerprint(data_dir: str, split: str, level: str, tokenizer: Any, m
     return cache.fingerprint(tokenizer_file=cache.tokenizer_file(tokenizer), sources=sources, kind="race",
                              split=split, level=level, max_seq_length=max_seq_length,
                              max_qa_length=max_qa_length, do_lower_case=do_lower_case,
-                             use_spm=getattr(tokenizer, "sp_model", None) is not None)
+                             use_spm=getattr(tokenizer, "sp_model", None) is not None,
+                             **tokenization.text_options(tokenizer))
 
 
 def write_race_features(data_dir: str, split: str, level: str, tokenizer: Any, max_seq_length: int,
@@ -380,7 +382,8 @@ def write_race_features(data_dir: str, split: str, level: str, tokenizer: Any, m
 
     def build() -> None:
         examples = read_race_examples(data_dir, split, level, do_lower_case,
-                                      use_spm=getattr(tokenizer, "sp_model", None) is not None)
+                                      use_spm=getattr(tokenizer, "sp_model", None) is not None,
+                                      **tokenization.text_options(tokenizer))
         logging.info("Writing %d RACE %s/%s examples to %s", len(examples), split, level, output_file)
         encode = functools.partial(_encode_article, tokenizer=tokenizer, max_seq_length=max_seq_length,
                                    max_qa_length=max_qa_length)

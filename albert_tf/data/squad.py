@@ -257,9 +257,9 @@ class ParagraphAlignment:
 
 
 @functools.lru_cache(maxsize=65536)
-def _normalized_char(char: str, lower: bool) -> str:
+def _normalized_char(char: str, lower: bool, keep_accents: bool = False) -> str:
     """``preprocess_text`` of one raw character (cached: the DP looks up every character)."""
-    return tokenization.preprocess_text(char, remove_space=False, lower=lower)
+    return tokenization.preprocess_text(char, remove_space=False, lower=lower, keep_accents=keep_accents)
 
 
 def _banded_lcs(orig: Sequence[str], tok: str, max_dist: int) -> tuple[int, list[bytearray]]:
@@ -355,22 +355,23 @@ def _convert_index(index: Sequence[int | None], pos: int, limit: int | None, is_
     return rear if is_start else front
 
 
-def align_paragraph(sp_model: Any, paragraph_text: str,
-                    do_lower_case: bool) -> ParagraphAlignment | None:
+def align_paragraph(sp_model: Any, paragraph_text: str, do_lower_case: bool,
+                    **text_options: bool) -> ParagraphAlignment | None:
     """Encodes a paragraph and maps each piece to its characters in the raw text.
 
     The pieces (``▁`` read as a space) are concatenated and aligned with the raw text by a banded
     LCS in which a raw character matches a piece character when ``preprocess_text(char,
     remove_space=False, lower=do_lower_case)`` equals it. The band is ``|n - m| + 5`` (n raw, m piece
     characters); when the LCS is at most ``0.8 n`` it is run once more with the band doubled.
-    Unaligned positions are filled from their aligned neighbours (`_convert_index`).
+    Unaligned positions are filled from their aligned neighbours (`_convert_index`). ``text_options``:
+    the tokenizer's further ``preprocess_text`` options (`tokenization.text_options`).
 
     Returns:
       The alignment, or None when nothing aligns or the LCS is below ``0.8 n`` (the original's
       "MISMATCH DETECTED!": the caller drops the example).
     """
     pieces = tokenization.encode_pieces(
-        sp_model, tokenization.preprocess_text(paragraph_text, lower=do_lower_case),
+        sp_model, tokenization.preprocess_text(paragraph_text, lower=do_lower_case, **text_options),
         return_unicode=False)
     piece_texts = [piece.replace(tokenization.SPIECE_UNDERLINE, " ") for piece in pieces]
     chartok_to_tok_index: list[int] = []
@@ -384,7 +385,8 @@ def align_paragraph(sp_model: Any, paragraph_text: str,
     n, m = len(paragraph_text), len(tok_cat_text)
     if n == 0 or m == 0:
         return None
-    orig = [_normalized_char(c, do_lower_case) for c in paragraph_text]
+    keep_accents = text_options.get("keep_accents", False)
+    orig = [_normalized_char(c, do_lower_case, keep_accents) for c in paragraph_text]
     max_dist = abs(n - m) + 5
     for attempt in range(2):
         score, moves = _banded_lcs(orig, tok_cat_text, max_dist)
@@ -475,6 +477,7 @@ def _convert_range(examples: Sequence[SquadExample], tokenizer: Any, max_seq_len
     """The features of ``examples`` (see `convert_examples_to_features`), with example indexes and
     unique ids counted from 0 within ``examples``."""
     sp_model = tokenizer.sp_model
+    text_options = tokenization.text_options(tokenizer)
     cls_id, sep_id = sp_model.PieceToId("[CLS]"), sp_model.PieceToId("[SEP]")
     unique_id = 0
     # Questions about one paragraph come together, so the last alignment is usually reusable.
@@ -483,13 +486,13 @@ def _convert_range(examples: Sequence[SquadExample], tokenizer: Any, max_seq_len
     for example_index, example in enumerate(examples):
         if example.paragraph_text != cached_text:
             cached_text = example.paragraph_text
-            alignment = align_paragraph(sp_model, cached_text, do_lower_case)
+            alignment = align_paragraph(sp_model, cached_text, do_lower_case, **text_options)
         if alignment is None:
             logging.warning("MISMATCH DETECTED: the pieces of the context of question %r do not "
                             "align with its text; the question is skipped.", example.qas_id)
             continue
         query_ids = tokenization.encode_ids(
-            sp_model, tokenization.preprocess_text(example.question_text, lower=do_lower_case))
+            sp_model, tokenization.preprocess_text(example.question_text, lower=do_lower_case, **text_options))
         query_ids = query_ids[:max_query_length]
         answer_range = None
         if is_training and not example.is_impossible:
@@ -839,7 +842,7 @@ def feature_fingerprint(tokenizer: Any, input_file: str, is_training: bool, do_l
     return cache.fingerprint(tokenizer_file=cache.tokenizer_file(tokenizer), sources=[input_file], kind="squad",
                              is_training=is_training, do_lower_case=do_lower_case, max_seq_length=max_seq_length,
                              doc_stride=doc_stride, max_query_length=max_query_length,
-                             squad_version=squad_version)
+                             squad_version=squad_version, **tokenization.text_options(tokenizer))
 
 
 def _log_feature(info: SquadFeatureInfo, record: tf.train.Example, example: SquadExample, tokenizer: Any,

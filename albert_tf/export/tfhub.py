@@ -67,7 +67,7 @@ def _unique(variables: list[tf.Variable]) -> list[tf.Variable]:
     return out
 
 
-def export_encoder(model: keras.Model, path: str | os.PathLike, with_mlm: bool = True, *,
+def export_encoder(model: keras.Model, path: str | os.PathLike, with_mlm: Optional[bool] = None, *,
                    spm_model_file: Optional[str | os.PathLike] = None, do_lower_case: bool = True) -> str:
     """Writes `model`'s encoder (and MLM head) as a TF-Hub encoder SavedModel (see the module docstring).
 
@@ -75,8 +75,8 @@ def export_encoder(model: keras.Model, path: str | os.PathLike, with_mlm: bool =
       model: an `AlbertModel`, an `AlbertPretrainer`, or any task model whose `encoder` is an
         `AlbertModel` (its head is not exported).
       path: the SavedModel directory to write.
-      with_mlm: also export the `mlm` sub-object and signature; needs the MLM head (an
-        `AlbertPretrainer`).
+      with_mlm: also export the `mlm` sub-object and signature. None (default): when `model` has the
+        MLM head (an `AlbertPretrainer`); True requires it; False exports the encoder alone.
       spm_model_file: optional SentencePiece model stored with the export (`sp_model_file`,
         `tokenization_info`), so `from_hub` / `hub_tokenizer` find the tokenizer.
       do_lower_case: the casing recorded with `spm_model_file`.
@@ -92,6 +92,8 @@ def export_encoder(model: keras.Model, path: str | os.PathLike, with_mlm: bool =
         raise ValueError(f"export_encoder needs an AlbertModel or a model whose .encoder is one; got "
                          f"{type(model).__name__}.")
     masked_lm = getattr(model, "masked_lm", None)
+    if with_mlm is None:
+        with_mlm = masked_lm is not None
     if with_mlm and masked_lm is None:
         raise ValueError(f"with_mlm=True needs the MLM head of an AlbertPretrainer; {type(model).__name__} has "
                          "none. Pass an AlbertPretrainer (e.g. loaded from a pretraining checkpoint) or "

@@ -32,7 +32,7 @@ import tensorflow as tf
 import tf_keras as keras
 from absl import logging
 
-from albert_tf import metrics
+from albert_tf import metrics, tokenization
 from albert_tf.core import driver
 from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, check_seq_length
 from albert_tf.data import glue
@@ -235,9 +235,11 @@ class GlueTask(Task):
         if s.spm_model_file or s.vocab_file:
             return s.spm_model_file
         try:
-            return getattr(self.tokenizer, "spm_model_file", None)
+            tokenizer = self.tokenizer
         except ValueError:  # no tokenizer anywhere: the example-input SavedModel alone is exported
             return None
+        return tokenization.in_graph_spm_model(tokenizer, getattr(tokenizer, "spm_model_file", None),
+                                               "The raw-text SavedModel")
 
     def export(self, model: keras.Model, export_dir: str) -> dict[str, str]:
         s = self.settings

@@ -329,7 +329,8 @@ class RaceTask(Task):
         logging.info("***** Predicting %s (batch %d) *****", path, s.predict_batch_size)
         outputs = runner.predict(self._dataset(path, s.predict_batch_size), self.validation_outputs)
         results = race_metrics(outputs, self._levels(path, info, len(outputs["label_ids"])))
-        write_predict_results(os.path.join(s.output_dir, PREDICT_RESULTS), results, self._dev_best())
+        write_predict_results(os.path.join(s.output_dir, PREDICT_RESULTS), results, self._dev_best(),
+                              runner.checkpoint_step)
         write_predictions(os.path.join(s.output_dir, PREDICTIONS_JSONL), outputs, info)
         return {"metrics": results, **{k: outputs[k] for k in ("logits", "probabilities", "predictions")}}
 
@@ -343,10 +344,13 @@ class RaceTask(Task):
         return serving.export_saved_models({serving.EXAMPLES: module}, export_dir)
 
 
-def write_predict_results(path: str, results: Mapping[str, float], best: Optional[float]) -> None:
+def write_predict_results(path: str, results: Mapping[str, float], best: Optional[float],
+                          global_step: Optional[int] = None) -> None:
     """`predict_results.txt` as the original: a `***** Predict results *****` header, sorted
-    `key = value` lines and `best = <dev best>` (when known)."""
-    lines = ["***** Predict results *****"] + [f"{key} = {results[key]}" for key in sorted(results)]
+    `key = value` lines (the metrics and, when known, the checkpoint's `global_step`, which the
+    original's `estimator.evaluate` reported) and `best = <dev best>` (when known)."""
+    values = dict(results, **({"global_step": global_step} if global_step is not None else {}))
+    lines = ["***** Predict results *****"] + [f"{key} = {values[key]}" for key in sorted(values)]
     if best is not None:
         lines.append(f"best = {best}")
     with tf.io.gfile.GFile(path, "w") as f:

@@ -42,7 +42,8 @@ import tensorflow as tf
 import tf_keras as keras
 from absl import logging
 
-from albert_tf import squad_postprocess
+from albert_tf import squad_postprocess, tokenization
+from albert_tf.core import best_checkpoint
 from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, check_seq_length
 from albert_tf.data import cache, squad
 from albert_tf.modeling.models import AlbertQuestionAnswering, AlbertSquadV2
@@ -342,7 +343,23 @@ class SquadTask(Task):
         s = self.settings
         return export_squad(model, export_dir, squad_version=s.squad_version, max_seq_length=s.max_seq_length,
                             max_query_length=s.max_query_length, doc_stride=s.doc_stride,
-                            spm_model_file=s.spm_model_file or getattr(self.tokenizer, "spm_model_file", None),
+                            spm_model_file=tokenization.in_graph_spm_model(
+                                self.tokenizer, s.spm_model_file or getattr(self.tokenizer, "spm_model_file", None),
+                                "The raw-text SQuAD SavedModel"),
                             do_lower_case=s.do_lower_case,
                             n_best_size=s.n_best_size, max_answer_length=s.max_answer_length,
-                            null_score_diff_threshold=s.null_score_diff_threshold, tflite=not self.is_v2)
+                            null_score_diff_threshold=self._serving_threshold(), tflite=not self.is_v2)
+
+    def _serving_threshold(self) -> Optional[float]:
+        """v2.0: `--null_score_diff_threshold`, else the threshold tuned with `model.ckpt-best` (recorded in
+        `eval_results.txt`), so the export answers as the run's `predictions.json` did; None otherwise."""
+        s = self.settings
+        if not self.is_v2 or s.null_score_diff_threshold is not None:
+            return s.null_score_diff_threshold
+        record = best_checkpoint.best_checkpoint_results(s.output_dir) or {}
+        threshold = record.get(squad_postprocess.NULL_THRESHOLD_KEY)
+        if threshold is not None:
+            logging.info("Exporting with null_score_diff_threshold=%s, tuned with %s at step %d "
+                         "(--null_score_diff_threshold overrides it).", threshold,
+                         os.path.join(s.output_dir, best_checkpoint.BEST_CHECKPOINT), int(record["global_step"]))
+        return threshold
