@@ -1,19 +1,33 @@
-"""Throughput and memory of create_pretraining_data, whole process, for several worker counts.
+"""Throughput, CPU and memory of pretraining-data generation: this writer vs the original, and the Beam pipeline.
 
     python benchmarks/bench_pretraining_data.py --input_dir=/work/shared/data/corpus/gutenberg \
-        [--spm_model_file=30k-clean.model] [--workers=1,2] [--dupe_factor=2] [--max_seq_length=128]
+        --original_dir=/path/to/google-research/albert --beam_workers=1,2
 
-Without --spm_model_file, a SentencePiece model (--vocab_size pieces, the README's special symbols) is
-trained on the corpus first. Each worker count runs the whole program in a fresh process (Python and
-TensorFlow start-up, read, tokenise, build, shuffle, write), timed from outside; the outputs are compared
-byte for byte, and instances/s, the speed-up over the first worker count and the process's peak resident
-set per GB of input text are printed. A single-process phase breakdown (start-up, read + tokenise, build,
-write) shows the serial parts that bound what more workers can add. CPU seconds (main process plus
-workers) are printed too: on a shared machine the wall-clock speed-up is capped by the cores actually free.
+Input: the `--files` books of `--input_dir` (default: six books, 3.2 MB, all valid UTF-8 so that the
+original can read them). Without --spm_model_file, a SentencePiece model (--vocab_size pieces, the
+README's special symbols) is trained on them first. Every measurement is a fresh process:
+
+1. **Whole process, one core** (`--max_seq_length`, `--dupe_factor`, default 128 and 1): this repository's
+   `create_pretraining_data.py --num_workers=1` and, with `--original_dir` (a checkout of
+   github.com/google-research/albert, run under `tensorflow.compat.v1`), the original's script, run
+   alternately `--repeats` times; CPU seconds (user + system) and peak resident memory of the whole
+   process from `wait4`, the best of the repeats. The speed-up is the ratio of CPU seconds.
+2. **Worker counts** (`--workers`): the in-process writer with `--num_workers=k`; outputs compared.
+3. **Beam** (`--beam_workers`, needs apache-beam in `--beam_python`'s environment): the pipeline on the
+   DirectRunner in multi-process mode with k workers, all timed on the same data (`--beam_dupe_factor`).
+   Throughput is instances per second of `run_pipeline` alone: interpreter start, imports and the tokenizer
+   load are excluded; the start of the k worker processes is included. The shards are compared.
+4. **Projection**: a phase breakdown at `--projection_seq_length` (512) with dupe 1 gives the CPU seconds
+   per MB of input for reading + tokenising (T) and for one pass of building + writing (B); then
+   CPU-hours(S GB, dupe D) = S * 1000 * (T + D * B) / 3600, printed for S = `--projection_gb` (16, the
+   paper's corpus) and D = `--projection_dupe_factor` (40, the original recipe's `dupe_factor`). Memory
+   per GB of input is the growth of the peak resident set from the corpus to the corpus read three times.
+
+On a shared machine wall-clock ratios are capped by the cores actually free (the load average is
+printed); CPU seconds are the comparable figures.
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
 import subprocess
@@ -28,120 +42,215 @@ sys.path.insert(0, ROOT)
 
 flags.DEFINE_string("input_dir", None,
                     "Directory of *.txt files (one sentence per line, blank lines between documents).")
+flags.DEFINE_string("files", "austen-emma,austen-persuasion,austen-sense,blake-poems,chesterton-brown,whitman-leaves",
+                    "Comma-separated book names (<name>.txt in --input_dir); empty: every *.txt file.")
 flags.DEFINE_string("spm_model_file", None, "SentencePiece model; trained on the corpus when not given.")
 flags.DEFINE_integer("vocab_size", 8000, "Pieces of the model trained when --spm_model_file is not given.")
-flags.DEFINE_string("workers", "1,2", "Comma-separated worker counts to time.")
-flags.DEFINE_integer("dupe_factor", 2, "Passes over the corpus.")
-flags.DEFINE_integer("max_seq_length", 128, "Sequence length.")
+flags.DEFINE_string("original_dir", None,
+                    "A checkout of github.com/google-research/albert in a directory named `albert` (the script "
+                    "imports `from albert import tokenization`): its create_pretraining_data.py is timed side by "
+                    "side (skipped when not given).")
+flags.DEFINE_integer("repeats", 2, "Alternating runs of this writer and the original; the best CPU time counts.")
+flags.DEFINE_string("workers", "1,2", "Worker counts of the in-process writer (empty: skip).")
+flags.DEFINE_string("beam_workers", "1,2", "DirectRunner worker counts of the Beam pipeline (empty: skip).")
+flags.DEFINE_string("beam_python", sys.executable, "Interpreter with apache-beam installed, for the Beam runs.")
+flags.DEFINE_integer("beam_dupe_factor", 3, "Passes over the corpus in the Beam runs (more work per start-up).")
+flags.DEFINE_integer("beam_shards", 4, "Output shards of the Beam runs.")
+flags.DEFINE_integer("dupe_factor", 1, "Passes over the corpus (whole-process and worker-count runs).")
+flags.DEFINE_integer("max_seq_length", 128, "Sequence length (whole-process and worker-count runs).")
 flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked LM predictions per sequence.")
+flags.DEFINE_integer("projection_seq_length", 512, "Sequence length of the projection's phase breakdown.")
+flags.DEFINE_integer("projection_dupe_factor", 40, "Dupe factor of the projection (the original recipe: 40).")
+flags.DEFINE_float("projection_gb", 16.0, "Corpus size of the projection, GB of text (the paper's: 16).")
 flags.DEFINE_string("work_dir", None, "Where to write the model and records (default: a temporary directory).")
 FLAGS = flags.FLAGS
 
-# Runs in a fresh interpreter: one whole create_pretraining_data run, or the phase breakdown.
-_CHILD = r"""
+
+def timed(argv: list[str], env: dict | None = None) -> dict:
+    """Runs a whole process; returns wall s, CPU s (user + system, its worker processes included), peak
+    resident bytes (of the largest single process: it or one of its workers) and its stdout / stderr."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, text=True, env=env, cwd=ROOT)
+        # wait4: the kernel's accounting of this child and its reaped descendants, nothing else.
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(argv[:3])} ... failed:\n{stderr[-3000:]}")
+    return dict(wall=wall, cpu=usage.ru_utime + usage.ru_stime, peak_rss=usage.ru_maxrss * 1024,
+                stdout=stdout, stderr=stderr)
+
+
+def count_records(paths: list[str]) -> int:
+    from albert_tf.data import tfrecord
+
+    return sum(len(tfrecord.read_records(p)) for p in paths)
+
+
+# Runs in a fresh interpreter: the phase breakdown of one in-process run (CPU seconds per phase).
+_PHASES = r"""
 import json, os, random, resource, sys, time
-start = time.perf_counter()
 sys.path.insert(0, {root!r})
-from albert_tf import tokenization
-from albert_tf.data import pretraining, records
-files, output, model, mode = {files!r}, {output!r}, {model!r}, {mode!r}
-kwargs = dict(max_seq_length={seq}, max_predictions_per_seq={preds}, dupe_factor={dupe})
-imported = time.perf_counter()
-phases = {{"startup": imported - start}}
+from albert_tf.data import pretraining, tfrecord
+options = pretraining.PretrainingOptions(max_seq_length={seq}, max_predictions_per_seq={preds}, dupe_factor=1)
 with open("/proc/self/statm") as f:
     startup_rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-startup_cpu = time.process_time()
-if mode == "phases":
-    tokenizer = tokenization.FullTokenizer(None, True, spm_model_file=model)
-    vocab = pretraining.VocabIds.from_tokenizer(tokenizer, model)
-    corpus = pretraining.read_documents(files, tokenizer, True, 1)
-    phases["read_tokenize"] = time.perf_counter() - imported
-    options = pretraining.PretrainingOptions(**kwargs)
-    t = time.perf_counter()
-    instances = list(pretraining.generate_training_instances(corpus, options, vocab, random.Random(1)))
-    phases["build_shuffle"] = time.perf_counter() - t
-    t = time.perf_counter()
-    with records.RoundRobinWriter([output]) as writer:
-        for serialized in instances:
-            writer.write(serialized)
-    phases["write"] = time.perf_counter() - t
-    count = len(instances)
-else:
-    count = pretraining.create_pretraining_data(files, output, spm_model_file=model, num_workers=int(mode),
-                                                **kwargs).num_instances
-own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-print(json.dumps(dict(phases=phases, instances=count, main_cpu=own.ru_utime + own.ru_stime,
-                      startup_cpu=startup_cpu, startup_rss=startup_rss,
-                      worker_cpu=children.ru_utime + children.ru_stime,
-                      peak_rss=max(own.ru_maxrss, children.ru_maxrss) * 1024)))
+t0 = time.process_time()
+tokenizer, vocab = pretraining.load_tokenizer({model!r}, None, True)
+corpus = pretraining.read_documents({files!r}, tokenizer, True, 1)
+t1 = time.process_time()
+count = 0
+with tfrecord.RoundRobinWriter([{output!r}]) as writer:
+    for record in pretraining.generate_training_instances(corpus, options, vocab, random.Random(1)):
+        writer.write(record)
+        count += 1
+t2 = time.process_time()
+peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps(dict(read_tokenize=t1 - t0, build_write=t2 - t1, instances=count, tokens=len(corpus.ids),
+                      startup_rss=startup_rss, peak_rss=peak_rss)))
 """
 
-
-def run_child(files: list[str], output: str, model: str, mode: str) -> tuple[float, dict]:
-    """Runs one fresh process; returns (wall seconds, its JSON report)."""
-    code = _CHILD.format(root=ROOT, files=files, output=output, model=model, mode=mode,
-                         seq=FLAGS.max_seq_length, preds=FLAGS.max_predictions_per_seq, dupe=FLAGS.dupe_factor)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - start
-    if proc.returncode:
-        raise RuntimeError(f"run {mode} failed:\n{proc.stderr[-3000:]}")
-    return seconds, json.loads(proc.stdout.strip().splitlines()[-1])
+# Runs in a fresh interpreter: one Beam pipeline, timed from its start to its end.
+_BEAM = r"""
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+from albert_tf.data import pretraining, pretraining_beam
+options = pretraining.PretrainingOptions(max_seq_length={seq}, max_predictions_per_seq={preds}, dupe_factor={dupe})
+args = ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers={workers}"]
+start = time.perf_counter()
+paths = pretraining_beam.run_pipeline({files!r}, {output!r}, num_output_shards={shards}, pipeline_args=args,
+                                      spm_model_file={model!r}, options=options)
+seconds = time.perf_counter() - start
+print(json.dumps(dict(seconds=seconds, paths=paths)))
+"""
 
 
 def main(argv: list[str]) -> None:
     del argv
-    files = sorted(glob.glob(os.path.join(FLAGS.input_dir, "*.txt")))
-    if not files:
-        raise app.UsageError(f"--input_dir={FLAGS.input_dir}: no *.txt files there.")
+    names = [n.strip() for n in FLAGS.files.split(",") if n.strip()]
+    if names:
+        files = [os.path.join(FLAGS.input_dir, f"{n}.txt") for n in names]
+    else:
+        files = sorted(os.path.join(FLAGS.input_dir, n) for n in os.listdir(FLAGS.input_dir) if n.endswith(".txt"))
+    missing = [f for f in files if not os.path.exists(f)]
+    if not files or missing:
+        raise app.UsageError(f"--input_dir / --files: missing {missing or 'every *.txt'}.")
     work_dir = FLAGS.work_dir or tempfile.mkdtemp(prefix="bench_pretraining_")
     os.makedirs(work_dir, exist_ok=True)
     model = FLAGS.spm_model_file
     if not model:
-        start = time.perf_counter()
         from albert_tf.demo import train_sentencepiece  # the original's spm_train flags, symbols as lists
 
         model = train_sentencepiece(",".join(files), os.path.join(work_dir, "bench-spm"), FLAGS.vocab_size)
-        print(f"trained {FLAGS.vocab_size}-piece SentencePiece model in {time.perf_counter() - start:.1f}s: {model}")
-    size = sum(os.path.getsize(f) for f in files)
-    print(f"corpus: {len(files)} files, {size / 1e6:.1f} MB; dupe_factor={FLAGS.dupe_factor}, "
-          f"max_seq_length={FLAGS.max_seq_length}, CPUs={os.cpu_count()}")
+    size_mb = sum(os.path.getsize(f) for f in files) / 1e6
+    print(f"corpus: {len(files)} files, {size_mb:.2f} MB ({', '.join(os.path.basename(f) for f in files)}); "
+          f"CPUs={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+    common = [f"--input_file={','.join(files)}", f"--spm_model_file={model}",
+              f"--max_seq_length={FLAGS.max_seq_length}",
+              f"--max_predictions_per_seq={FLAGS.max_predictions_per_seq}", f"--dupe_factor={FLAGS.dupe_factor}"]
 
-    seconds, report = run_child(files, os.path.join(work_dir, "phases.tfrecord"), model, "phases")
-    phases = report["phases"]
-    print("single-process phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items())
-          + f"; {report['instances'] / phases['build_shuffle']:.0f} instances/s in the build alone")
+    # 1. Whole process, one core, side by side with the original.
+    ours_cmd = [sys.executable, os.path.join(ROOT, "create_pretraining_data.py"), *common, "--num_workers=1"]
+    runs: dict[str, list[dict]] = {"albert-tf": [], "original": []}
+    for repeat in range(FLAGS.repeats):
+        out = os.path.join(work_dir, "ours.tfrecord")
+        result = timed(ours_cmd + [f"--output_file={out}"])
+        result["instances"] = count_records([out])
+        runs["albert-tf"].append(result)
+        if FLAGS.original_dir:
+            out = os.path.join(work_dir, "original.tfrecord")
+            vocab = model[:-len(".model")] + ".vocab" if model.endswith(".model") else model
+            result = timed([sys.executable, os.path.join(FLAGS.original_dir, "create_pretraining_data.py"), *common,
+                            f"--vocab_file={vocab}", f"--output_file={out}"],
+                           env={"PYTHONPATH": os.path.dirname(os.path.abspath(FLAGS.original_dir))})
+            result["instances"] = count_records([out])
+            runs["original"].append(result)
+    print(f"\n1. whole process, one core: seq {FLAGS.max_seq_length}, dupe {FLAGS.dupe_factor}, best of "
+          f"{FLAGS.repeats} alternating runs (load average now {os.getloadavg()[0]:.1f})")
+    print(f"{'writer':>10} {'CPU s':>7} {'wall s':>7} {'instances':>9} {'inst/CPU s':>10} {'CPU s/MB':>8} "
+          f"{'peak MB':>8}")
+    best = {}
+    for name, results in runs.items():
+        if not results:
+            continue
+        r = best[name] = min(results, key=lambda x: x["cpu"])
+        print(f"{name:>10} {r['cpu']:7.2f} {r['wall']:7.2f} {r['instances']:9d} {r['instances'] / r['cpu']:10.0f} "
+              f"{r['cpu'] / size_mb:8.2f} {r['peak_rss'] / 2**20:8.0f}")
+    if "original" in best:
+        ratio = (best["albert-tf"]["instances"] / best["albert-tf"]["cpu"]) / (
+            best["original"]["instances"] / best["original"]["cpu"])
+        print(f"speed-up over the original (instances per CPU second, whole process): {ratio:.2f}x "
+              f"(CPU seconds: {best['original']['cpu'] / best['albert-tf']['cpu']:.2f}x)")
 
-    results = []
-    for workers in [int(w) for w in FLAGS.workers.split(",")]:
-        output = os.path.join(work_dir, f"bench-w{workers}.tfrecord")
-        seconds, report = run_child(files, output, model, str(workers))
-        with open(output, "rb") as f:
-            data = f.read()
-        results.append((workers, seconds, report, data))
+    # 2. Worker counts of the in-process writer.
+    counts = [int(w) for w in FLAGS.workers.split(",") if w.strip()]
+    if counts:
+        print(f"\n2. in-process writer, --num_workers (whole process)")
+        print(f"{'workers':>7} {'wall s':>7} {'CPU s':>7} {'inst/s':>8} {'speed-up':>8} identical")
+        reference = None
+        for workers in counts:
+            out = os.path.join(work_dir, f"ours-w{workers}.tfrecord")
+            r = timed(ours_cmd[:-1] + [f"--num_workers={workers}", f"--output_file={out}"])
+            data = open(out, "rb").read()
+            reference = reference or (r["wall"], data)
+            n = count_records([out])
+            print(f"{workers:7d} {r['wall']:7.2f} {r['cpu']:7.2f} {n / r['wall']:8.0f} "
+                  f"{reference[0] / r['wall']:7.2f}x {data == reference[1]}")
 
-    base_seconds, base_report, base_data = results[0][1], results[0][2], results[0][3]
-    print(f"1-minute load average after the runs: {os.getloadavg()[0]:.1f} (CPUs: {os.cpu_count()})")
-    print(f"{'workers':>7} {'seconds':>8} {'inst/s':>8} {'speed-up':>8} {'main_cpu':>8} {'worker_cpu':>10} "
-          f"{'inst/cpu_s':>10} {'peak MB':>8} {'MB/GB in':>8} identical")
-    for workers, seconds, report, data in results:
-        peak = report["peak_rss"] / 2**20
-        # Memory that grows with the input: the peak over the resident set right after start-up (the
-        # TensorFlow import alone holds about 0.7 GB), per GB of input text.
-        growth = (report["peak_rss"] - report["startup_rss"]) / 2**20
-        cpu = report["main_cpu"] + report["worker_cpu"]
-        print(f"{workers:7d} {seconds:8.1f} {report['instances'] / seconds:8.0f} {base_seconds / seconds:7.2f}x "
-              f"{report['main_cpu']:8.1f} {report['worker_cpu']:10.1f} {report['instances'] / cpu:10.0f} "
-              f"{peak:8.0f} {growth / (size / 1e9):8.0f} {data == base_data}")
-    print(f"start-up (imports, TensorFlow included): {base_report['startup_cpu']:.1f} CPU s and "
-          f"{base_report['startup_rss'] / 2**20:.0f} MB resident, serial in every run.")
-    print(f"instances: {base_report['instances']}. inst/cpu_s: instances per CPU second of all processes; "
-          "MB/GB in: peak minus the start-up resident set, per GB of input. seconds are whole processes "
-          "(start-up included); main_cpu "
-          "is the serial part (start-up, reading, assembling the corpus, shuffle, write), which bounds the "
-          "speed-up at (main_cpu + worker_cpu) / main_cpu with enough free cores.")
-    print(f"(speed-up relative to {results[0][0]} worker(s); output files in {work_dir})")
+    # 3. The Beam pipeline, DirectRunner, k worker processes.
+    beam_counts = [int(w) for w in FLAGS.beam_workers.split(",") if w.strip()]
+    if beam_counts:
+        print(f"\n3. Beam pipeline, DirectRunner multi_processing: seq {FLAGS.max_seq_length}, dupe "
+              f"{FLAGS.beam_dupe_factor}, {FLAGS.beam_shards} shards; seconds of run_pipeline only (interpreter, "
+              "imports and tokenizer load excluded; worker process start included)")
+        print(f"{'workers':>7} {'seconds':>8} {'CPU s':>7} {'inst/s':>8} {'speed-up':>8} {'peak MB':>8} identical")
+        reference = None
+        for workers in beam_counts:
+            output = os.path.join(work_dir, f"beam-w{workers}", "train")
+            code = _BEAM.format(root=ROOT, seq=FLAGS.max_seq_length, preds=FLAGS.max_predictions_per_seq,
+                                dupe=FLAGS.beam_dupe_factor, workers=workers, files=files, output=output,
+                                shards=FLAGS.beam_shards, model=model)
+            r = timed([FLAGS.beam_python, "-c", code], env={"PYTHONPATH": ROOT})
+            report = json.loads(r["stdout"].strip().splitlines()[-1])
+            data = [open(p, "rb").read() for p in report["paths"]]
+            n = count_records(report["paths"])
+            reference = reference or (n / report["seconds"], data)
+            print(f"{workers:7d} {report['seconds']:8.2f} {r['cpu']:7.2f} {n / report['seconds']:8.0f} "
+                  f"{n / report['seconds'] / reference[0]:7.2f}x {r['peak_rss'] / 2**20:8.0f} {data == reference[1]}")
+        print("(peak MB: the largest single process of the run: the runner or one worker)")
+
+    # 4. Projection at the paper's settings, and memory growth: the same run on the corpus and on the
+    # corpus read 3 times (the files listed thrice); the difference of the peaks, less the records the
+    # shuffle buffer held (all of them at these sizes; capped at 100k instances at scale), per GB.
+    phases, peaks = {}, {}
+    for copies in (1, 3):
+        output = os.path.join(work_dir, f"phases-x{copies}.tfrecord")
+        code = _PHASES.format(root=ROOT, seq=FLAGS.projection_seq_length, preds=FLAGS.max_predictions_per_seq,
+                              model=model, files=files * copies, output=output)
+        phases[copies] = json.loads(timed([sys.executable, "-c", code])["stdout"].strip().splitlines()[-1])
+        peaks[copies] = phases[copies]["peak_rss"] / 2**20 - os.path.getsize(output) / 2**20
+    one = phases[1]
+    t_read, t_build = one["read_tokenize"] / size_mb, one["build_write"] / size_mb
+    hours = FLAGS.projection_gb * 1000 * (t_read + FLAGS.projection_dupe_factor * t_build) / 3600
+    growth = (peaks[3] - peaks[1]) / (2 * size_mb / 1000)
+    corpus_mb_per_gb = 5 * one["tokens"] / size_mb / 1000  # 4-byte id + 1-byte start flag per token
+    print(f"\n4. projection: at seq {FLAGS.projection_seq_length}, per MB of text: read + tokenise T = {t_read:.3f} "
+          f"CPU s, one pass of build + write B = {t_build:.3f} CPU s ({one['instances']} instances, "
+          f"{one['tokens'] / size_mb / 1e3:.0f}k tokens per MB)")
+    print(f"CPU-hours = GB * 1000 * (T + dupe * B) / 3600 = {FLAGS.projection_gb:g} * 1000 * ({t_read:.3f} + "
+          f"{FLAGS.projection_dupe_factor} * {t_build:.3f}) / 3600 = {hours:.0f} CPU-hours "
+          f"(~{hours / 16:.1f} h on 16 cores; the Beam pipeline adds per-worker start-up and "
+          "moving the corpus to each worker)")
+    print(f"memory per GB of input: {growth:.0f} MB (peak resident set of 3x vs 1x the corpus, less the records of "
+          f"the shuffle buffer; the corpus arrays alone are 5 bytes/token = {corpus_mb_per_gb:.0f} MB per GB); plus, "
+          f"independent of the input size, the shuffle buffer (100k instances, ~3 KB each at seq 512) and the "
+          f"start-up {one['startup_rss'] / 2**20:.0f} MB. A Beam build worker holds the same corpus arrays plus "
+          "one shard's records.")
+    print(f"(outputs in {work_dir})")
 
 
 if __name__ == "__main__":

@@ -540,3 +540,84 @@ def test_command_line_end_to_end(tmp_path):
     assert "Wrote" in proc.stderr and "*** Example ***" in proc.stderr
     recs = read_records(str(out))
     assert recs and all(len(r["input_ids"]) == 32 and len(r["masked_lm_ids"]) == 10 for r in recs)
+
+
+def test_command_line_rejects_unknown_flags_without_runner(tmp_path):
+    (tmp_path / "c.txt").write_text(english_corpus(3, seed=4))
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "create_pretraining_data.py"), f"--input_file={tmp_path}/c.txt",
+         f"--output_file={tmp_path}/x", f"--spm_model_file={SPM_MODEL}", "--direct_num_workers=2"],
+        capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=300)
+    assert proc.returncode == 2
+    assert re.search(r"^error: Unexpected arguments: --direct_num_workers=2 .*--runner", proc.stderr, re.M)
+    assert not os.path.exists(tmp_path / "x")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The TensorFlow-free writer and sharded output
+
+
+def test_command_line_does_not_import_tensorflow(tmp_path):
+    """The whole in-process run (flags, tokenizer, build, write) never imports TensorFlow or Keras."""
+    (tmp_path / "c.txt").write_text(english_corpus(10, seed=5))
+    out = tmp_path / "x.tfrecord"
+    code = (
+        "import runpy, sys\n"
+        f"sys.path.insert(0, {ROOT!r})\n"
+        f"sys.argv = ['create_pretraining_data.py', '--input_file={tmp_path}/c.txt', '--output_file={out}',\n"
+        f"            '--spm_model_file={SPM_MODEL}', '--max_seq_length=32', '--num_workers=2']\n"
+        "try:\n"
+        f"    runpy.run_path({os.path.join(ROOT, 'create_pretraining_data.py')!r}, run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'tensorflow', 'tf_keras', 'keras', 'tensorflow_text', 'tensorflow_hub'}))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "LOADED []" in proc.stdout
+    assert "Wrote" in proc.stderr and read_records(str(out))
+
+
+def test_files_equal_tensorflows_serialization_and_writer(wordpiece, tmp_path):
+    """Each record is what tf.train.Example serializes for the same features, and the file is what
+    tf.io.TFRecordWriter writes for the same records (the writer before it went TensorFlow-free)."""
+    d, _ = wordpiece
+    out = str(tmp_path / "o.tfrecord")
+    pretraining.create_pretraining_data(str(d / "corpus.txt"), out, vocab_file=str(d / "vocab.txt"),
+                                        max_seq_length=48, dupe_factor=2, num_workers=1, do_permutation=True)
+    raw = [r.numpy() for r in tf.data.TFRecordDataset(out)]
+    assert len(raw) > 100
+    for record in raw:
+        example = tf.train.Example()
+        for name, values in read_records_from_bytes(record).items():
+            getattr(example.features.feature[name], FEATURES[name][0]).value.extend(values)
+        assert example.SerializeToString(deterministic=True) == record
+    expected = str(tmp_path / "tf.tfrecord")
+    with tf.io.TFRecordWriter(expected) as writer:
+        for record in raw:
+            writer.write(record)
+    assert open(out, "rb").read() == open(expected, "rb").read()
+
+
+def read_records_from_bytes(record: bytes) -> dict[str, list]:
+    feats = tf.train.Example.FromString(record).features.feature
+    return {k: list(getattr(v, FEATURES[k][0]).value) for k, v in feats.items()}
+
+
+def test_num_output_shards_round_robin_of_the_single_file(wordpiece, tmp_path):
+    d, _ = wordpiece
+    common = dict(vocab_file=str(d / "vocab.txt"), max_seq_length=48, dupe_factor=2, random_seed=3, num_workers=1)
+    single = str(tmp_path / "single.tfrecord")
+    pretraining.create_pretraining_data(str(d / "corpus.txt"), single, **common)
+    summary = pretraining.create_pretraining_data(str(d / "corpus.txt"), str(tmp_path / "out" / "train"),
+                                                  num_output_shards=3, **common)
+    names = sorted(os.listdir(tmp_path / "out"))
+    assert names == ["train-00000-of-00003", "train-00001-of-00003", "train-00002-of-00003"]
+    records = [r.numpy() for r in tf.data.TFRecordDataset(single)]
+    for k, name in enumerate(names):
+        assert [r.numpy() for r in tf.data.TFRecordDataset(str(tmp_path / "out" / name))] == records[k::3]
+    assert summary.num_instances == len(records)
+    with pytest.raises(ValueError, match="--num_output_shards .*one --output_file"):
+        pretraining.create_pretraining_data(str(d / "corpus.txt"), f"{tmp_path}/a,{tmp_path}/b",
+                                            num_output_shards=2, **common)

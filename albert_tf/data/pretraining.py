@@ -33,7 +33,9 @@ string (`tokenization.is_start_piece`), which is equivalent to the original's st
 lives in a few flat arrays (`TokenizedCorpus`), about 5 bytes per token, so forked workers share it
 without copying.
 
-Reading (`pretraining_dataset`) is the training input pipeline of `run_pretraining.py`, TF2 style.
+Writing imports no TensorFlow (`tfrecord` serializes and frames the records, `fileio` reads local files);
+`pretraining_beam` runs the same units of work as an Apache Beam pipeline. Reading (`pretraining_dataset`,
+which imports TensorFlow when called) is the training input pipeline of `run_pretraining.py`, TF2 style.
 """
 from __future__ import annotations
 
@@ -43,13 +45,15 @@ import functools
 import itertools
 import os
 import random
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
-import tensorflow as tf
 from absl import logging
 
-from albert_tf import tokenization
-from albert_tf.data import parallel, records, text_checks
+from albert_tf import fileio, tokenization
+from albert_tf.data import parallel, text_checks, tfrecord
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 CLS_TOKEN = "[CLS]"
 SEP_TOKEN = "[SEP]"
@@ -162,7 +166,7 @@ class TrainingInstance:
     masked_lm_ids: list[int]
     is_random_next: bool
 
-    def to_example(self, max_seq_length: int, num_prediction_slots: int) -> tf.train.Example:
+    def to_example(self, max_seq_length: int, num_prediction_slots: int) -> tfrecord.Example:
         """Pads to `max_seq_length` / `num_prediction_slots` with zeros and builds the original features."""
         pad = max_seq_length - len(self.input_ids)
         if pad < 0:
@@ -171,7 +175,7 @@ class TrainingInstance:
         if pad_p < 0:
             raise ValueError(f"Instance has {len(self.masked_lm_positions)} predictions, more than "
                              f"{num_prediction_slots} slots.")
-        example = tf.train.Example()
+        example = tfrecord.Example()
         # Filled in place: building each Feature first and passing them to `records.to_example` copies
         # every message and makes writing about 2x slower.
         feature = example.features.feature
@@ -468,16 +472,20 @@ def create_instances_from_document(corpus: TokenizedCorpus, documents: Sequence[
 
 
 def _read_lines(path: str, allow_binary_input: bool = False) -> list[str]:
-    """Reads a text file as lines without their line ends; CRLF is handled by the callers' strip.
+    """Reads a text file (see `decode_lines`)."""
+    with fileio.open_file(path, "rb") as f:
+        return decode_lines(f.read(), path, allow_binary_input)
 
-    Lines that are not valid UTF-8 are decoded as Latin-1, with one warning naming the file.
+
+def decode_lines(data: bytes, path: str, allow_binary_input: bool = False) -> list[str]:
+    """A text file's bytes as lines without their line ends; CRLF is handled by the callers' strip.
+
+    Lines that are not valid UTF-8 are decoded as Latin-1, with one warning naming the file (`path`).
 
     Raises:
       text_checks.NotTextError: the file looks binary or mostly undecodable (unless
         `allow_binary_input`, the `--allow_binary_input` flag).
     """
-    with tf.io.gfile.GFile(path, "rb") as f:
-        data = f.read()
     if not allow_binary_input:
         text_checks.check_text(data, f"--input_file {path}", opt_out="--allow_binary_input")
     # The newline that ends the last line does not start an empty line (the original stops at EOF).
@@ -562,9 +570,24 @@ def read_documents(input_files: Sequence[str], tokenizer: tokenization.FullToken
     tasks = (lines[k:k + _LINES_PER_TASK]
              for path in input_files for lines in (_read_lines(path, allow_binary_input),)
              for k in range(0, len(lines), _LINES_PER_TASK))
+    return assemble_corpus(parallel.ordered_map(_tokenize_lines, state, tasks, num_workers))
+
+
+def tokenize_lines(tokenizer: tokenization.FullTokenizer, do_lower_case: bool,
+                   lines: Sequence[str]) -> tuple[array.array, bytes, array.array]:
+    """One block of `assemble_corpus`'s input: the tokens of consecutive input lines (see `_tokenize_lines`)."""
+    return _tokenize_lines(_TokenizeState(tokenizer=tokenizer, do_lower_case=do_lower_case), lines)
+
+
+def assemble_corpus(blocks: Iterable[tuple[array.array, bytes, array.array]]) -> TokenizedCorpus:
+    """Joins tokenised blocks of consecutive lines, in input order, into the corpus arrays.
+
+    Args:
+      blocks: (ids [N], start flags [N], lengths [L']) per block, as `_tokenize_lines` returns them.
+    """
     all_ids, all_starts = array.array("i"), bytearray()
     segment_offsets, document_bounds = array.array("q", [0]), array.array("q", [0])
-    for ids, starts, lengths in parallel.ordered_map(_tokenize_lines, state, tasks, num_workers):
+    for ids, starts, lengths in blocks:
         all_ids.extend(ids)
         all_starts.extend(starts)
         for length in lengths:
@@ -592,7 +615,7 @@ def unit_rng(random_seed: int, dupe_pass: int, unit_index: int) -> random.Random
     return random.Random(f"albert-pretraining/{random_seed}/{dupe_pass}/{unit_index}")
 
 
-def _build_unit(state: _BuildState, unit: tuple[int, int, int, int]) -> list[bytes]:
+def _build_unit(state: _BuildState, unit: Unit) -> list[bytes]:
     """Builds and serialises the instances of documents [start, stop) for one dupe pass."""
     dupe_pass, unit_index, start, stop = unit
     rng = unit_rng(state.options.random_seed, dupe_pass, unit_index)
@@ -624,6 +647,34 @@ def bounded_shuffle(items: Iterable[bytes], buffer_size: int, rng: random.Random
     yield from buffer
 
 
+Unit = tuple[int, int, int, int]  # (dupe pass, unit index, first, end): documents [first, end) of the order
+
+
+def plan_units(num_documents: int, options: PretrainingOptions, rng: random.Random,
+               docs_per_unit: int = DEFAULT_DOCS_PER_UNIT) -> tuple[list[int], list[Unit]]:
+    """The shuffled document order (drawn from `rng`) and the units of work over it.
+
+    Returns:
+      (documents, units): `documents` [num_documents] corpus document indices in processing order;
+      `units`, per dupe pass, blocks of `docs_per_unit` positions of that order, each built with its
+      own `unit_rng`.
+    """
+    if num_documents == 0:
+        raise ValueError("The input files contain no text: nothing to build pretraining instances from.")
+    documents = list(range(num_documents))
+    rng.shuffle(documents)
+    units = [(dupe_pass, unit_index, start, min(start + docs_per_unit, num_documents))
+             for dupe_pass in range(options.dupe_factor)
+             for unit_index, start in enumerate(range(0, num_documents, docs_per_unit))]
+    return documents, units
+
+
+def build_unit(corpus: TokenizedCorpus, documents: list[int], options: PretrainingOptions, vocab: VocabIds,
+               unit: Unit) -> list[bytes]:
+    """The serialised instances of one unit of work (the same bytes wherever it runs)."""
+    return _build_unit(_BuildState(corpus=corpus, documents=documents, options=options, vocab=vocab), unit)
+
+
 def generate_training_instances(corpus: TokenizedCorpus, options: PretrainingOptions, vocab: VocabIds,
                                 rng: random.Random, num_workers: int = 1,
                                 docs_per_unit: int = DEFAULT_DOCS_PER_UNIT,
@@ -634,14 +685,8 @@ def generate_training_instances(corpus: TokenizedCorpus, options: PretrainingOpt
     Yields serialised `tf.train.Example`s in their final order, the same for any `num_workers`, while
     holding only the buffer (plus the units in flight), not the whole output.
     """
-    if corpus.num_documents == 0:
-        raise ValueError("The input files contain no text: nothing to build pretraining instances from.")
-    documents = list(range(corpus.num_documents))
-    rng.shuffle(documents)
+    documents, units = plan_units(corpus.num_documents, options, rng, docs_per_unit)
     state = _BuildState(corpus=corpus, documents=documents, options=options, vocab=vocab)
-    units = [(dupe_pass, unit_index, start, min(start + docs_per_unit, len(documents)))
-             for dupe_pass in range(options.dupe_factor)
-             for unit_index, start in enumerate(range(0, len(documents), docs_per_unit))]
     workers = min(num_workers, len(units))
     built = (s for unit in parallel.ordered_map(_build_unit, state, units, workers) for s in unit)
     yield from bounded_shuffle(built, shuffle_buffer_size, rng)
@@ -652,7 +697,7 @@ def generate_training_instances(corpus: TokenizedCorpus, options: PretrainingOpt
 
 
 def _log_instance(serialized: bytes, inv_vocab: dict[int, str]) -> None:
-    example = tf.train.Example.FromString(serialized)
+    example = tfrecord.Example.FromString(serialized)
     feats = example.features.feature
     length = sum(feats["input_mask"].int64_list.value)
     tokens = [inv_vocab.get(i, "<?>") for i in feats["input_ids"].int64_list.value[:length]]
@@ -664,10 +709,41 @@ def _log_instance(serialized: bytes, inv_vocab: dict[int, str]) -> None:
         logging.info("%s: %s", name, " ".join(str(v) for v in values))
 
 
-def _split_paths(paths: str | Sequence[str]) -> list[str]:
-    if isinstance(paths, str):
-        paths = paths.split(",")
-    return [p.strip() for p in paths if p.strip()]
+def output_paths(output_file: str | Sequence[str], num_output_shards: int = 0) -> list[str]:
+    """The files to write: the comma-separated `output_file` paths, or with `num_output_shards` N > 0
+    the N files ``<output_file>-SSSSS-of-NNNNN`` of the one `output_file` (Beam's shard names)."""
+    paths = output_file.split(",") if isinstance(output_file, str) else output_file
+    paths = [p.strip() for p in paths if p.strip()]
+    if not paths:
+        raise ValueError("--output_file is empty: pass one or more comma-separated output paths.")
+    if num_output_shards < 0:
+        raise ValueError(f"--num_output_shards={num_output_shards} must be >= 0 (0: write --output_file as given).")
+    if num_output_shards:
+        if len(paths) > 1:
+            raise ValueError("--num_output_shards names the files itself: pass one --output_file prefix, not "
+                             f"{len(paths)} comma-separated paths.")
+        return tfrecord.sharded_names(paths[0], num_output_shards)
+    return paths
+
+
+def load_tokenizer(spm_model_file: str | None, vocab_file: str | None,
+                   do_lower_case: bool) -> tuple[tokenization.FullTokenizer, VocabIds]:
+    """The tokenizer of the flags (SentencePiece if `spm_model_file`, else WordPiece) and its ids.
+
+    Raises:
+      ValueError / FileNotFoundError: neither file given, a missing file, or no [CLS]/[SEP]/[MASK].
+    """
+    if not spm_model_file and not vocab_file:
+        raise ValueError("Pass --spm_model_file (SentencePiece model, e.g. 30k-clean.model) or --vocab_file "
+                         "(WordPiece vocabulary): neither was given.")
+    for flag, path in (("spm_model_file", spm_model_file), ("vocab_file", None if spm_model_file else vocab_file)):
+        if path and not fileio.exists(path):
+            raise FileNotFoundError(f"--{flag}={path}: file not found.")
+    tokenizer = tokenization.FullTokenizer(vocab_file=None if spm_model_file else vocab_file,
+                                           do_lower_case=do_lower_case, spm_model_file=spm_model_file)
+    vocab = VocabIds.from_tokenizer(tokenizer, f"--spm_model_file={spm_model_file}" if spm_model_file
+                                    else f"--vocab_file={vocab_file}")
+    return tokenizer, vocab
 
 
 def create_pretraining_data(
@@ -679,13 +755,15 @@ def create_pretraining_data(
         masked_lm_prob: float = 0.15, short_seq_prob: float = 0.1, num_workers: int | None = None,
         input_file_mode: str = "r", docs_per_unit: int = DEFAULT_DOCS_PER_UNIT,
         shuffle_buffer_size: int = DEFAULT_SHUFFLE_BUFFER_SIZE,
-        allow_binary_input: bool = False) -> PretrainingDataSummary:
+        allow_binary_input: bool = False, num_output_shards: int = 0) -> PretrainingDataSummary:
     """Reads raw text and writes ALBERT pretraining TFRecords; the library form of the command line.
 
     Args:
       input_file: comma-separated glob patterns (or a list of them) of text files: one sentence per line,
         blank lines between documents.
       output_file: comma-separated output paths (or a list); instances go round-robin over them.
+      num_output_shards: if N > 0, write round-robin to ``<output_file>-SSSSS-of-NNNNN`` instead (one
+        `output_file` prefix; the names of the Beam pipeline's shards, `output_paths`).
       spm_model_file / vocab_file: SentencePiece model (SPM mode), else a WordPiece vocabulary.
       input_file_mode: "r" or "rb", accepted for compatibility with the original flag; files are always
         read as bytes and decoded as UTF-8 (Latin-1 for undecodable lines, with a warning).
@@ -707,26 +785,14 @@ def create_pretraining_data(
         dupe_factor=dupe_factor, random_seed=random_seed)
     if input_file_mode not in ("r", "rb"):
         raise ValueError(f"--input_file_mode={input_file_mode!r}: use 'r' or 'rb'.")
-    if not spm_model_file and not vocab_file:
-        raise ValueError("Pass --spm_model_file (SentencePiece model, e.g. 30k-clean.model) or --vocab_file "
-                         "(WordPiece vocabulary): neither was given.")
-    for flag, path in (("spm_model_file", spm_model_file), ("vocab_file", None if spm_model_file else vocab_file)):
-        if path and not tf.io.gfile.exists(path):
-            raise FileNotFoundError(f"--{flag}={path}: file not found.")
+    output_files = output_paths(output_file, num_output_shards)
     if docs_per_unit < 1:
         raise ValueError(f"docs_per_unit={docs_per_unit} must be >= 1.")
     if shuffle_buffer_size < 1:
         raise ValueError(f"shuffle_buffer_size={shuffle_buffer_size} must be >= 1.")
-    input_files = records.expand_file_patterns(input_file, what="input_file")
-    output_files = _split_paths(output_file)
-    if not output_files:
-        raise ValueError("--output_file is empty: pass one or more comma-separated output paths.")
+    input_files = fileio.expand_file_patterns(input_file, what="input_file")
     num_workers = num_workers or os.cpu_count() or 1
-
-    tokenizer = tokenization.FullTokenizer(vocab_file=None if spm_model_file else vocab_file,
-                                           do_lower_case=do_lower_case, spm_model_file=spm_model_file)
-    vocab = VocabIds.from_tokenizer(tokenizer, f"--spm_model_file={spm_model_file}" if spm_model_file
-                                    else f"--vocab_file={vocab_file}")
+    tokenizer, vocab = load_tokenizer(spm_model_file, vocab_file, do_lower_case)
 
     logging.info("*** Reading from input files ***")
     for path in input_files:
@@ -741,7 +807,7 @@ def create_pretraining_data(
     for path in output_files:
         logging.info("  %s", path)
     inv_vocab = {i: piece for piece, i in tokenizer.vocab.items()}
-    with records.RoundRobinWriter(output_files) as writer:
+    with tfrecord.RoundRobinWriter(output_files) as writer:
         for index, serialized in enumerate(instances):
             writer.write(serialized)
             if index < _NUM_LOGGED_INSTANCES:
@@ -761,6 +827,8 @@ def create_pretraining_data(
 
 def _check_record_lengths(files: Sequence[str], seq_length: int, max_predictions_per_seq: int) -> None:
     """Compares the first record's feature lengths with the flags, so mismatches fail with a clear message."""
+    import tensorflow as tf
+
     first = next(iter(tf.data.TFRecordDataset(list(files)).take(1)), None)
     if first is None:
         raise ValueError(f"--input_file: the files {', '.join(files)} contain no records.")
@@ -809,6 +877,11 @@ def pretraining_dataset(input_patterns: str | Sequence[str], seq_length: int, ma
       `input_mask`, `input_type_ids` int32 [B,S]; `masked_lm_positions`, `masked_lm_ids` int32 [B,P];
       `masked_lm_weights` float32 [B,P]; `next_sentence_labels` int32 [B,1].
     """
+    # TensorFlow is imported here, not at the top: writing pretraining data does not need it.
+    import tensorflow as tf
+
+    from albert_tf.data import records
+
     files = records.expand_file_patterns(input_patterns, what="input_file")
     _check_record_lengths(files, seq_length, max_predictions_per_seq)
     repeat = is_training if repeat is None else repeat

@@ -5,10 +5,13 @@ readers parse them with ``FixedLenFeature`` and cast int64 to int32 (TPUs have n
 """
 from __future__ import annotations
 
-import os
 from typing import Iterable, Mapping, Sequence
 
 import tensorflow as tf
+
+# The writers and the file-pattern expansion are TensorFlow-free; they live in `tfrecord` / `fileio`.
+from albert_tf.data.tfrecord import RoundRobinWriter  # noqa: F401  (re-exported)
+from albert_tf.fileio import expand_file_patterns
 
 
 def int64_feature(values: Iterable[int]) -> tf.train.Feature:
@@ -24,60 +27,6 @@ def float_feature(values: Iterable[float]) -> tf.train.Feature:
 def to_example(features: Mapping[str, tf.train.Feature]) -> tf.train.Example:
     """Builds a ``tf.train.Example`` from named features (insertion order is kept)."""
     return tf.train.Example(features=tf.train.Features(feature=dict(features)))
-
-
-class RoundRobinWriter:
-    """Writes serialized examples round-robin over several TFRecord files, like the original scripts.
-
-    Use as a context manager; ``write`` takes a serialized ``tf.train.Example``.
-    """
-
-    def __init__(self, output_files: Sequence[str]):
-        if not output_files:
-            raise ValueError("No output file given: pass at least one path to write TFRecords to.")
-        for path in output_files:
-            parent = os.path.dirname(os.path.abspath(path))
-            tf.io.gfile.makedirs(parent)
-        self._writers = [tf.io.TFRecordWriter(p) for p in output_files]
-        self._next = 0
-        self.count = 0
-
-    def write(self, serialized: bytes) -> None:
-        self._writers[self._next].write(serialized)
-        self._next = (self._next + 1) % len(self._writers)
-        self.count += 1
-
-    def close(self) -> None:
-        for writer in self._writers:
-            writer.close()
-
-    def __enter__(self) -> "RoundRobinWriter":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def expand_file_patterns(patterns: str | Sequence[str], what: str = "input_file") -> list[str]:
-    """Expands comma-separated glob patterns into a sorted, de-duplicated file list.
-
-    Raises:
-      FileNotFoundError: naming every pattern that matched nothing, so a typo never yields an empty run.
-    """
-    if isinstance(patterns, str):
-        patterns = [p for p in patterns.split(",") if p.strip()]
-    files: list[str] = []
-    missing = []
-    for pattern in patterns:
-        matched = sorted(tf.io.gfile.glob(pattern.strip()))
-        if not matched:
-            missing.append(pattern)
-        files.extend(m for m in matched if m not in files)
-    if missing:
-        raise FileNotFoundError(
-            f"--{what}: no file matches {', '.join(repr(m) for m in missing)}. "
-            "Check the path or glob pattern.")
-    return files
 
 
 def fixed_len_int(length: int) -> tf.io.FixedLenFeature:

@@ -10,13 +10,24 @@ do_permutation)) and `next_sentence_labels` int64[1].
 
 Flags and defaults are the original release's; `--vocab_file` is only needed without `--spm_model_file`.
 `--num_workers` is new: the output is the same for any value. `--allow_binary_input` is new: input that
-looks binary or mostly undecodable is refused unless it is given. The algorithm is in
-`albert_tf.data.pretraining.create_pretraining_data`. Errors in flags or inputs print one `error:` line
-(`--verbose` for a traceback).
+looks binary or mostly undecodable is refused unless it is given. `--num_output_shards=N` is new: write
+`<output_file>-SSSSS-of-NNNNN` instead. The algorithm is in
+`albert_tf.data.pretraining.create_pretraining_data`; TensorFlow is not imported. Errors in flags or
+inputs print one `error:` line (`--verbose` for a traceback).
+
+With `--runner` the same instances are built by an Apache Beam pipeline on that runner
+(`albert_tf.data.pretraining_beam`; needs the `beam` extra); every flag this script does not define is
+passed to Beam as a pipeline option:
+
+    python create_pretraining_data.py --runner=DirectRunner --direct_num_workers=2 \
+        --direct_running_mode=multi_processing --input_file=corpus/*.txt --output_file=out/train.tfrecord \
+        --num_output_shards=8 --spm_model_file=30k-clean.model --max_seq_length=512 --dupe_factor=40
 """
 from __future__ import annotations
 
+import dataclasses
 import os
+import sys
 
 from albert_tf.core import cli
 
@@ -47,16 +58,64 @@ flags.DEFINE_integer("num_workers", os.cpu_count() or 1,
 flags.DEFINE_bool("allow_binary_input", False,
                   "Read input files that look binary or mostly undecodable as text anyway (refused by default).")
 
+flags.DEFINE_integer("num_output_shards", 0,
+                     "If N > 0, write <output_file>-SSSSS-of-NNNNN (N files, round-robin; required with --runner).")
+flags.DEFINE_string("runner", None,
+                    "Build the data with an Apache Beam pipeline on this runner (DirectRunner, DataflowRunner, "
+                    "FlinkRunner, SparkRunner, ...); flags not defined here are passed to Beam as pipeline options.")
+
 FLAGS = flags.FLAGS
+
+# Arguments this script does not define: Beam pipeline options when --runner is given (set by `_split_argv`).
+_beam_args: list[str] = []
+
+
+def _split_argv(argv: list[str]) -> list[str]:
+    """Returns `argv` without the arguments absl does not know, which go to `_beam_args`."""
+    try:
+        unknown = FLAGS(argv, known_only=True)[1:]
+    except flags.Error:
+        return argv  # parsed again by `cli.run_main`, which reports the error
+    finally:
+        FLAGS.unparse_flags()
+    _beam_args[:] = unknown
+    rest = list(unknown)
+    kept = [argv[0]]
+    for arg in argv[1:]:
+        if rest and arg == rest[0]:
+            rest.pop(0)
+        else:
+            kept.append(arg)
+    return kept
+
+
+def _run_beam() -> None:
+    try:
+        from albert_tf.data import pretraining, pretraining_beam
+    except ImportError as error:
+        raise app.UsageError(f"--runner needs Apache Beam ({error}): pip install 'albert-tf[beam]' "
+                             "(see README, \"Pretraining data at corpus scale\").") from None
+    options = pretraining.PretrainingOptions(
+        **{field.name: getattr(FLAGS, field.name) for field in dataclasses.fields(pretraining.PretrainingOptions)})
+    paths = pretraining_beam.run_pipeline(
+        FLAGS.input_file, FLAGS.output_file, num_output_shards=FLAGS.num_output_shards,
+        pipeline_args=[f"--runner={FLAGS.runner}", *_beam_args], spm_model_file=FLAGS.spm_model_file,
+        vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case, allow_binary_input=FLAGS.allow_binary_input,
+        options=options)
+    logging.info("Wrote %d shard(s): %s ... %s", len(paths), paths[0], paths[-1])
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if len(argv) > 1 or (_beam_args and not FLAGS.runner):
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:] + _beam_args)} (flags other than this "
+                             "script's are only accepted as Beam pipeline options, with --runner).")
+    logging.set_verbosity(logging.INFO)
+    if FLAGS.runner:
+        _run_beam()
+        return
     # Imported here so that --help stays fast.
     from albert_tf.data import pretraining
 
-    logging.set_verbosity(logging.INFO)
     pretraining.create_pretraining_data(
         FLAGS.input_file, FLAGS.output_file, spm_model_file=FLAGS.spm_model_file,
         vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case,
@@ -66,14 +125,15 @@ def main(argv: list[str]) -> None:
         max_predictions_per_seq=FLAGS.max_predictions_per_seq, random_seed=FLAGS.random_seed,
         dupe_factor=FLAGS.dupe_factor, masked_lm_prob=FLAGS.masked_lm_prob,
         short_seq_prob=FLAGS.short_seq_prob, num_workers=FLAGS.num_workers,
-        input_file_mode=FLAGS.input_file_mode, allow_binary_input=FLAGS.allow_binary_input)
+        input_file_mode=FLAGS.input_file_mode, allow_binary_input=FLAGS.allow_binary_input,
+        num_output_shards=FLAGS.num_output_shards)
 
 
 def entry() -> None:
     """The `albert-create-pretraining-data` command (and `python create_pretraining_data.py` at the repository root)."""
     flags.mark_flag_as_required("input_file")
     flags.mark_flag_as_required("output_file")
-    cli.run_main(main)
+    cli.run_main(main, argv=_split_argv(sys.argv))
 
 
 if __name__ == "__main__":
