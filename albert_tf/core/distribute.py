@@ -136,6 +136,20 @@ def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     return strategy.num_replicas_in_sync > len(strategy.extended.worker_devices)
 
 
+def chief_value(strategy: tf.distribute.Strategy, value: int) -> int:
+    """The chief's `value`, on every worker: decisions read from files (what is left to evaluate, whether a
+    save must be completed) are taken by the chief alone, so every worker runs the same collective steps
+    even while the chief is writing those files. Without several workers: `value` itself."""
+    if not is_multi_worker(strategy):
+        return value
+
+    def chief_only() -> tf.Tensor:
+        first = tf.distribute.get_replica_context().replica_id_in_sync_group == 0  # on the chief (task 0)
+        return tf.where(first, tf.constant(value, tf.int64), tf.constant(0, tf.int64))
+
+    return int(strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(chief_only), axis=None))
+
+
 def split_cpu_devices(num_devices: int) -> None:
     """Splits the physical CPU into ``num_devices`` logical devices (``CPU:0`` ... ``CPU:n-1``).
 

@@ -104,6 +104,11 @@ def define_driver_flags(*, do_train: bool = False, do_eval: bool = False, train_
          "How often to save (and evaluate) a checkpoint."),
         (flags.DEFINE_integer, "keep_checkpoint_max", keep_checkpoint_max, "How many model.ckpt-<step> to keep (0: all)."),
         (flags.DEFINE_string, "export_dir", None, "Export SavedModels of model.ckpt-best under this folder."),
+        (flags.DEFINE_bool, "continuous_eval", False,
+         "With --do_eval and without --do_train: a side-car evaluator beside the training job (same flags, same "
+         "--output_dir) that evaluates each new model.ckpt-<step> until the final step."),
+        (flags.DEFINE_integer, "eval_timeout", 3600,
+         "--continuous_eval stops after this many seconds without a new checkpoint."),
     ]
     skip = set(skip)
     for define, name, default, help_text in definitions:

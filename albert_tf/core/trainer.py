@@ -124,9 +124,10 @@ class Trainer:
         replicas' variables); the optimizer's own per-variable update is still XLA-compiled there.
       write_summaries: write TensorBoard scalars under ``<model_dir>/summaries/train``.
       init_fn: ``(model) -> None``, called once when no checkpoint exists (e.g. load an init checkpoint).
-      on_checkpoint: ``(step, path) -> None``, called on the chief after every save, with the TF2
-        checkpoint prefix (e.g. to also write the original TF1 layout, or to evaluate). Its time is not
-        counted in the logged steps/s, ETA and returned rates.
+      on_checkpoint: ``(step, path) -> None``, called on every worker after every save, with the TF2
+        checkpoint prefix on the chief and None on the other workers (e.g. to also write the original TF1
+        layout on the chief, or to evaluate on all workers together). Its time is not counted in the
+        logged steps/s, ETA and returned rates.
       gradient_accumulation_steps: k; each optimizer step runs k micro-batches of
         ``global_batch_size / k`` examples, sums their gradients (each of loss / (k * replicas)), and
         applies them once: the update of one batch of ``global_batch_size`` for a loss that is a mean
@@ -156,7 +157,7 @@ class Trainer:
         jit_compile: bool = False,
         write_summaries: bool = True,
         init_fn: Optional[Callable[[keras.Model], None]] = None,
-        on_checkpoint: Optional[Callable[[int, str], None]] = None,
+        on_checkpoint: Optional[Callable[[int, Optional[str]], None]] = None,
         gradient_accumulation_steps: int = 1,
     ):
         replicas = strategy.num_replicas_in_sync
@@ -343,17 +344,18 @@ class Trainer:
 
     def _save(self, step: int) -> None:
         """Saves the training state; non-chief workers write to a throw-away folder (all must save)."""
+        path = None
         if self._is_chief:
             path = self._manager.save(checkpoint_number=step)
             logging.info("Saved checkpoint %s", path)
-            if self._on_checkpoint is not None:
-                self._on_checkpoint(step, path)
-            return
-        scratch = tempfile.mkdtemp(prefix="albert_tf_worker_ckpt_")
-        try:
-            self._checkpoint.write(os.path.join(scratch, CHECKPOINT_NAME))
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            scratch = tempfile.mkdtemp(prefix="albert_tf_worker_ckpt_")
+            try:
+                self._checkpoint.write(os.path.join(scratch, CHECKPOINT_NAME))
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+        if self._on_checkpoint is not None:
+            self._on_checkpoint(step, path)
 
     def train(self) -> dict[str, Any]:
         """Trains to ``num_train_steps``, resuming from the newest checkpoint.

@@ -221,9 +221,9 @@ class GlueTask(Task):
                          processor.split_path(s.data_dir, "test"), s.predict_batch_size)
             outputs = runner.predict(self._dataset(path, s.predict_batch_size),
                                      lambda _, out: head_outputs(out["logits"], self.is_regression))
-            metrics.write_test_results(os.path.join(s.output_dir, f"test_results{suffix}.tsv"),
+            metrics.write_test_results(os.path.join(self.write_dir, f"test_results{suffix}.tsv"),
                                        outputs["probabilities"])
-            metrics.write_submit_results(os.path.join(s.output_dir, f"submit_results{suffix}.tsv"),
+            metrics.write_submit_results(os.path.join(self.write_dir, f"submit_results{suffix}.tsv"),
                                          [e.guid for e in examples], outputs["predictions"], self.labels)
             results[suffix] = outputs["probabilities"]
         return results

@@ -329,8 +329,8 @@ class RaceTask(Task):
         logging.info("***** Predicting %s (batch %d) *****", path, s.predict_batch_size)
         outputs = runner.predict(self._dataset(path, s.predict_batch_size), self.validation_outputs)
         results = race_metrics(outputs, self._levels(path, info, len(outputs["label_ids"])))
-        write_predict_results(os.path.join(s.output_dir, PREDICT_RESULTS), results, self._dev_best())
-        write_predictions(os.path.join(s.output_dir, PREDICTIONS_JSONL), outputs, info)
+        write_predict_results(os.path.join(self.write_dir, PREDICT_RESULTS), results, self._dev_best())
+        write_predictions(os.path.join(self.write_dir, PREDICTIONS_JSONL), outputs, info)
         return {"metrics": results, **{k: outputs[k] for k in ("logits", "probabilities", "predictions")}}
 
     def _dev_best(self) -> Optional[float]:

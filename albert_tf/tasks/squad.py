@@ -314,7 +314,7 @@ class SquadTask(Task):
         scorable = squad_postprocess.has_gold_answers(self.predict_json)
         tune = self.is_v2 and s.null_score_diff_threshold is None and scorable
         return squad_postprocess.postprocess_and_write(
-            side, raw, s.squad_version, s.output_dir, self.predict_json if scorable else None, s.n_best_size,
+            side, raw, s.squad_version, self.write_dir, self.predict_json if scorable else None, s.n_best_size,
             s.max_answer_length, s.null_score_diff_threshold, tune_null_threshold=tune)
 
     def reduce_validation(self, collected: dict[str, dict[str, np.ndarray]], step: int) -> dict[str, Any]:
@@ -329,7 +329,7 @@ class SquadTask(Task):
         logging.info("***** Predicting %d features of %d questions of %s (batch %d) *****", len(side.features),
                      len(side.examples), s.predict_file, s.predict_batch_size)
         raw = runner.predict(self._predict_dataset(path), self.raw_outputs)
-        raw_path = squad_postprocess.save_raw_results(os.path.join(s.output_dir, RAW_RESULTS_FILE), raw)
+        raw_path = squad_postprocess.save_raw_results(os.path.join(self.write_dir, RAW_RESULTS_FILE), raw)
         result = self._postprocess(raw)
         if result is not None:
             logging.info("Predictions on %s: %s", s.predict_file, result)
