@@ -6,6 +6,7 @@ distributed tests run this file as a fresh process:
   python distributed_child.py mirrored OUT.npz               # 2 logical CPUs: one_device vs mirrored
   TF_CONFIG=... python distributed_child.py worker OUT.npz DIR   # one multi-worker-mirrored worker
   [TF_CONFIG=...] python distributed_child.py tasks OUT.json STRATEGY DATA ROOT   # ALBERT tasks: eval + predict
+  [TF_CONFIG=...] python distributed_child.py resume OUT.json STRATEGY ROOT   # kill-and-resume of the driver
 
 Results go to OUT.npz; the test process makes the assertions.
 """
@@ -222,6 +223,30 @@ def _tasks(strategy_type: str, data: str, root: str, out_path: str) -> None:
         json.dump(results, f)
 
 
+def _resume(strategy_type: str, root: str, out_path: str) -> None:
+    """The driver's toy task (seeded shuffle) trained for 4 steps straight, and killed while evaluating step 3
+    then rerun: `root/straight` and `root/resumed`."""
+    import json
+
+    from test_driver import ToyRun, ToyTask  # noqa: E402 (the toy task of tests/test_driver.py)
+
+    if strategy_type == "mirrored":
+        distribute.split_cpu_devices(2)
+    strategy = distribute.get_strategy(strategy_type)
+    common = dict(do_train=True, do_eval=True, train_batch_size=4, train_steps=4, save_checkpoints_steps=1,
+                  steps_per_loop=1, keep_checkpoint_max=0, write_summaries=False, learning_rate=1e-2)
+    driver.run(ToyTask(ToyRun(output_dir=os.path.join(root, "straight"), **common)), strategy)
+    resumed = os.path.join(root, "resumed")
+    try:
+        driver.run(ToyTask(ToyRun(output_dir=resumed, crash_at=3, **common)), strategy)
+        raise AssertionError("the run was not interrupted")
+    except RuntimeError as e:
+        assert "killed" in str(e), e
+    result = driver.run(ToyTask(ToyRun(output_dir=resumed, **common)), strategy)
+    with open(out_path, "w") as f:
+        json.dump({"replicas": strategy.num_replicas_in_sync, "step": result["train"]["global_step"]}, f)
+
+
 if __name__ == "__main__":
     mode, output = sys.argv[1], sys.argv[2]
     if mode == "mirrored":
@@ -230,5 +255,7 @@ if __name__ == "__main__":
         _worker(output, sys.argv[3])
     elif mode == "tasks":
         _tasks(sys.argv[3], sys.argv[4], sys.argv[5], output)
+    elif mode == "resume":
+        _resume(sys.argv[3], sys.argv[4], output)
     else:
-        raise SystemExit(f"unknown mode {mode!r}: use mirrored, worker or tasks")
+        raise SystemExit(f"unknown mode {mode!r}: use mirrored, worker, tasks or resume")

@@ -461,3 +461,28 @@ def _assert_same_output(actual, expected) -> None:
     assert _DECIMAL.sub(b"#", a) == _DECIMAL.sub(b"#", e), actual
     np.testing.assert_allclose([float(x) for x in _DECIMAL.findall(a)], [float(x) for x in _DECIMAL.findall(e)],
                                rtol=0, atol=1e-6, err_msg=str(actual))
+
+
+def _same_checkpoint(a: str, b: str) -> bool:
+    x, y = checkpoints.read_original_checkpoint(a), checkpoints.read_original_checkpoint(b)
+    return sorted(x) == sorted(y) and all(np.array_equal(x[k], y[k]) for k in x)
+
+
+@pytest.mark.parametrize("strategy_type", ["mirrored", "multi_worker_mirrored"])
+def test_distributed_kill_and_resume_continues_the_input(tmp_path, strategy_type):
+    """Killed while evaluating step 3 (mid-epoch of a seeded shuffle) and rerun: the resumed run skips the
+    batches the first one consumed, so it ends with the checkpoints of an uninterrupted run."""
+    args = ["resume", str(tmp_path / "out{index}.json"), strategy_type, str(tmp_path)]
+    if strategy_type == "mirrored":
+        proc = subprocess.run([sys.executable, CHILD, *[a.format(index=0) for a in args]], capture_output=True,
+                              text=True, timeout=SUBPROCESS_TIMEOUT_S)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+    else:
+        for code, log in run_workers(args):
+            assert code == 0, log[-4000:]
+    assert json.load(open(tmp_path / "out0.json")) == {"replicas": 2, "step": 4}
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert (resumed / "eval_results.txt").read_text() == (straight / "eval_results.txt").read_text()
+    assert [s for s, _ in checkpoints.step_checkpoints(str(resumed))] == [1, 2, 3, 4]
+    for name in ("model.ckpt-3", "model.ckpt-4", "model.ckpt-best"):
+        assert _same_checkpoint(str(resumed / name), str(straight / name)), name

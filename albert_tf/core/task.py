@@ -28,6 +28,9 @@ from albert_tf.configs import AlbertConfig
 Nested = Any
 # (features, outputs) -> per-example values, or (values, weights); logged as a weighted mean in training.
 MetricFn = Callable[[Nested, Nested], Any]
+# The fine-tuning tasks' training shuffle seed: the same stream every run, so that a resumed run under a
+# distributed strategy (whose input position cannot be checkpointed) continues it by skipping what was read.
+TRAIN_SHUFFLE_SEED = 12345
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -222,7 +222,9 @@ class Trainer:
 
         # With one device the input iterator is part of the training state: a resumed run reads on exactly
         # where the interrupted one stopped (same shuffle order), so it ends with the same weights as an
-        # uninterrupted run. Distributed iterators cannot be checkpointed; they restart on resume.
+        # uninterrupted run. Distributed iterators cannot be checkpointed: there a resumed run skips the
+        # batches the steps so far consumed (`_distributed_iterator`), which continues the same stream when
+        # `dataset_fn` is deterministic (seeded shuffles, ordered reads).
         self._iterator = None
         state = {"model": self.model, "optimizer": self.optimizer}
         if isinstance(strategy, tf.distribute.OneDeviceStrategy):
@@ -357,6 +359,22 @@ class Trainer:
         if self._on_checkpoint is not None:
             self._on_checkpoint(step, path)
 
+    def _distributed_iterator(self, step: int) -> Any:
+        """The input of every replica from global step `step` on: each input pipeline hands its per-replica
+        batches to its local replicas in turn, so every step so far consumed `gradient_accumulation_steps`
+        batches per local replica of each pipeline; they are skipped."""
+        consumed = step * self._accumulation_steps
+        if consumed:
+            logging.info("Resuming the input at step %d: skipping the %d micro-batches per replica it consumed.",
+                         step, consumed)
+
+        def resumed(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+            local_replicas = self.strategy.num_replicas_in_sync // input_context.num_input_pipelines
+            dataset = self._dataset_fn(input_context)
+            return dataset.skip(consumed * local_replicas) if consumed else dataset
+
+        return iter(self.strategy.distribute_datasets_from_function(resumed))
+
     def train(self) -> dict[str, Any]:
         """Trains to ``num_train_steps``, resuming from the newest checkpoint.
 
@@ -375,7 +393,7 @@ class Trainer:
             if self._is_chief and self._write_summaries
             else None
         )
-        iterator = self._iterator or iter(self.strategy.distribute_datasets_from_function(self._dataset_fn))
+        iterator = self._iterator or self._distributed_iterator(step)
         next_save = _next_boundary(step, self._save_steps) if self._save_steps else None
         next_log = _next_boundary(step, self._log_steps) if self._log_steps else None
         summary: dict[str, Any] = {"loss": None, "metrics": {}}

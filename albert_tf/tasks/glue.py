@@ -34,7 +34,7 @@ from absl import logging
 
 from albert_tf import metrics
 from albert_tf.core import driver
-from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, check_seq_length
+from albert_tf.core.task import TRAIN_SHUFFLE_SEED, EvalSet, Predictor, RunSettings, Task, check_seq_length
 from albert_tf.data import glue
 from albert_tf.data.classifier_features import classifier_dataset
 from albert_tf.export import serving
@@ -171,7 +171,7 @@ class GlueTask(Task):
         s = self.settings
         return classifier_dataset(self.cached_features(self.processor, "train"), s.max_seq_length,
                                   self.micro_batch_size(), is_training=True, is_regression=self.is_regression,
-                                  input_context=input_context)
+                                  input_context=input_context, seed=TRAIN_SHUFFLE_SEED)
 
     def loss(self, features: dict, outputs: dict) -> tf.Tensor:
         return tf.reduce_mean(per_example_loss(features["label_ids"], outputs["logits"], self.is_regression))

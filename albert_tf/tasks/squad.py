@@ -43,7 +43,7 @@ import tf_keras as keras
 from absl import logging
 
 from albert_tf import squad_postprocess
-from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, check_seq_length
+from albert_tf.core.task import TRAIN_SHUFFLE_SEED, EvalSet, Predictor, RunSettings, Task, check_seq_length
 from albert_tf.data import cache, squad
 from albert_tf.modeling.models import AlbertQuestionAnswering, AlbertSquadV2
 from albert_tf.squad_eval import V1, V2, VERSIONS
@@ -279,7 +279,7 @@ class SquadTask(Task):
     def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
         s = self.settings
         return squad.squad_dataset(self.train_features(), s.max_seq_length, self.micro_batch_size(),
-                                   is_training=True, input_context=input_context)
+                                   is_training=True, input_context=input_context, seed=TRAIN_SHUFFLE_SEED)
 
     def loss(self, features: dict, outputs: dict) -> tf.Tensor:
         if not self.is_v2:
