@@ -153,9 +153,11 @@ class _Evaluation:
             try:
                 copy_checkpoint(prefix, snapshot)
                 checkpoints.load_original_checkpoint(self.model, snapshot)
-            except (tf.errors.NotFoundError, tf.errors.DataLossError, FileNotFoundError) as e:
-                logging.warning("Skipping %s: it vanished before it could be read (pruned by the training job's "
-                                "--keep_checkpoint_max?): %s", prefix, str(e).splitlines()[0] if str(e) else e)
+            except (tf.errors.OpError, FileNotFoundError, checkpoints.CorruptCheckpointError):
+                if tf.io.gfile.exists(prefix + ".index") and tf.io.gfile.glob(prefix + ".data-*"):
+                    raise  # still complete where it is: really unreadable
+                logging.warning("Skipping %s: it vanished while it was copied (pruned by the training job's "
+                                "--keep_checkpoint_max).", prefix)
                 return False
             self(step, snapshot)
             return True
