@@ -7,6 +7,7 @@ distributed tests run this file as a fresh process:
   TF_CONFIG=... python distributed_child.py worker OUT.npz DIR   # one multi-worker-mirrored worker
   [TF_CONFIG=...] python distributed_child.py tasks OUT.json STRATEGY DATA ROOT   # ALBERT tasks: eval + predict
   [TF_CONFIG=...] python distributed_child.py resume OUT.json STRATEGY ROOT   # kill-and-resume of the driver
+  TF_CONFIG=... python distributed_child.py long OUT.json DIR   # 200 multi-worker steps (a worker gets killed)
 
 Results go to OUT.npz; the test process makes the assertions.
 """
@@ -247,6 +248,25 @@ def _resume(strategy_type: str, root: str, out_path: str) -> None:
         json.dump({"replicas": strategy.num_replicas_in_sync, "step": result["train"]["global_step"]}, f)
 
 
+def _long_run(root: str, out_path: str) -> None:
+    """The driver's toy task for 200 steps under multi-worker mirrored, saving every 10 (a worker is killed
+    mid-run by the test, then both are started again)."""
+    import json
+
+    from test_driver import ToyRun, ToyTask  # noqa: E402 (the toy task of tests/test_driver.py)
+
+    strategy = distribute.get_strategy("multi_worker_mirrored")
+    run = ToyRun(output_dir=root, do_train=True, train_batch_size=4, train_steps=200, save_checkpoints_steps=10,
+                 steps_per_loop=1, keep_checkpoint_max=0, write_summaries=False, learning_rate=1e-2)
+    try:
+        result = driver.run(ToyTask(run), strategy)
+    except distribute.WorkerLostError as e:
+        print(f"error: {e}", flush=True)
+        os._exit(3)  # the strategy's threads wait on the lost peer: leave without joining them
+    with open(out_path, "w") as f:
+        json.dump({"step": result["train"]["global_step"]}, f)
+
+
 if __name__ == "__main__":
     mode, output = sys.argv[1], sys.argv[2]
     if mode == "mirrored":
@@ -257,5 +277,7 @@ if __name__ == "__main__":
         _tasks(sys.argv[3], sys.argv[4], sys.argv[5], output)
     elif mode == "resume":
         _resume(sys.argv[3], sys.argv[4], output)
+    elif mode == "long":
+        _long_run(sys.argv[3], output)
     else:
-        raise SystemExit(f"unknown mode {mode!r}: use mirrored, worker, tasks or resume")
+        raise SystemExit(f"unknown mode {mode!r}: use mirrored, worker, tasks, resume or long")

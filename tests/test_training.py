@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -68,6 +69,17 @@ def _free_ports(count: int) -> list[int]:
 _PORT_TAKEN = ("Address already in use", "Could not start gRPC server", "Failed to add port")
 
 
+def start_workers(args: list[str], num_workers: int = 2) -> list[subprocess.Popen]:
+    """Starts `distributed_child.py *args` as the workers of one cluster on localhost (see `run_workers`)."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(num_workers)]}
+    procs = []
+    for index in range(num_workers):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen([sys.executable, CHILD, *[a.format(index=index) for a in args]], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    return procs
+
+
 def run_workers(args: list[str], num_workers: int = 2, timeout: float = SUBPROCESS_TIMEOUT_S,
                 attempts: int = 3) -> list[tuple[int, str]]:
     """Runs `distributed_child.py *args` as the workers of one multi-worker cluster on localhost (an
@@ -76,12 +88,7 @@ def run_workers(args: list[str], num_workers: int = 2, timeout: float = SUBPROCE
     The ports are free when chosen but not held: another process (e.g. another pytest-xdist worker) may take
     one before a worker binds it; then the whole cluster is started again on new ports."""
     for _ in range(attempts):
-        cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(num_workers)]}
-        procs = []
-        for index in range(num_workers):
-            env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-            procs.append(subprocess.Popen([sys.executable, CHILD, *[a.format(index=index) for a in args]], env=env,
-                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        procs = start_workers(args, num_workers)
         results = []
         try:
             for proc in procs:
@@ -486,3 +493,38 @@ def test_distributed_kill_and_resume_continues_the_input(tmp_path, strategy_type
     assert [s for s, _ in checkpoints.step_checkpoints(str(resumed))] == [1, 2, 3, 4]
     for name in ("model.ckpt-3", "model.ckpt-4", "model.ckpt-best"):
         assert _same_checkpoint(str(resumed / name), str(straight / name)), name
+
+
+def test_a_lost_worker_stops_the_job_and_a_rerun_resumes(tmp_path):
+    """One of 2 multi-worker processes is killed mid-run: the other stops with a clear error (the strategy's
+    health check finds the peer down) instead of waiting forever; starting both again resumes from the last
+    checkpoint and finishes the run."""
+    args = ["long", str(tmp_path / "out{index}.json"), str(tmp_path / "run")]
+    procs = start_workers(args)
+    state = tmp_path / "run" / "tf2_checkpoints"
+    try:
+        for _ in range(SUBPROCESS_TIMEOUT_S * 10):  # until the first save (or a worker fails)
+            if tf.train.latest_checkpoint(str(state)) or any(p.poll() is not None for p in procs):
+                break
+            time.sleep(0.1)
+        assert all(p.poll() is None for p in procs), procs[0].communicate()[0][-3000:]
+        procs[1].kill()
+        survivor_log = procs[0].communicate(timeout=SUBPROCESS_TIMEOUT_S)[0]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+    assert procs[0].returncode == 3, survivor_log[-3000:]
+    assert "error: a worker of the multi-worker job stopped" in survivor_log
+    assert "resumes from the last checkpoint" in survivor_log
+    saved = checkpoints.step_checkpoints(str(tmp_path / "run"))
+    assert saved and saved[-1][0] < 200
+    written = {prefix: os.stat(prefix + ".index").st_mtime_ns for _, prefix in saved}
+    for code, log in run_workers(args):
+        assert code == 0, log[-4000:]
+    # Resumed: the checkpoints of the first run are kept as they were, not written again from step 0.
+    assert {prefix: os.stat(prefix + ".index").st_mtime_ns for prefix in written} == written
+    assert json.load(open(tmp_path / "out0.json")) == {"step": 200}
+    steps = [step for step, _ in checkpoints.step_checkpoints(str(tmp_path / "run"))]
+    assert steps == list(range(10, 201, 10))

@@ -287,7 +287,8 @@ def run(task: Task, strategy: Optional[tf.distribute.Strategy] = None) -> dict[s
     if not chief:  # computes every output with the chief; only the chief's files count
         task.scratch_dir = tempfile.mkdtemp(prefix="albert_tf_worker_")
     try:
-        return _run(task, strategy, chief)
+        with distribute.explain_lost_workers(strategy, s.output_dir):
+            return _run(task, strategy, chief)
     finally:
         if task.scratch_dir:
             shutil.rmtree(task.scratch_dir, ignore_errors=True)
