@@ -17,8 +17,8 @@ What the task adds to the driver (`albert_tf.core.driver`):
   `export_dir/<timestamp>_text/` (raw text in), see `export_classifier`.
 
 Deviations from the original: `keep_checkpoint_max` is honoured; the `best =` line shows the best value
-including the checkpoint just evaluated; evaluation runs alongside training or after it, not as a
-second polling process.
+including the checkpoint just evaluated; evaluation runs alongside training, after it, or in a side-car
+process beside it (`--continuous_eval`, as the original's second polling process).
 """
 from __future__ import annotations
 
