@@ -256,7 +256,7 @@ def _evaluate_continuously(task: Task, evaluation: _Evaluation) -> None:
             waiting_since = time.time()
         if done >= final:
             break
-        if time.time() - waiting_since > s.eval_timeout:
+        if distribute.chief_value(evaluation.strategy, int(time.time() - waiting_since > s.eval_timeout)):
             logging.warning("No new checkpoint in %s for %ss (--eval_timeout): stopping at step %d of %d.",
                             s.output_dir, s.eval_timeout, done, final)
             return
