@@ -5,6 +5,9 @@ distributed tests run this file as a fresh process:
 
   python distributed_child.py mirrored OUT.npz               # 2 logical CPUs: one_device vs mirrored
   TF_CONFIG=... python distributed_child.py worker OUT.npz DIR   # one multi-worker-mirrored worker
+  [TF_CONFIG=...] python distributed_child.py tasks OUT.json STRATEGY DATA ROOT   # ALBERT tasks: eval + predict
+  [TF_CONFIG=...] python distributed_child.py resume OUT.json STRATEGY ROOT   # kill-and-resume of the driver
+  TF_CONFIG=... python distributed_child.py long OUT.json DIR   # 200 multi-worker steps (a worker gets killed)
 
 Results go to OUT.npz; the test process makes the assertions.
 """
@@ -164,8 +167,8 @@ def _worker(out_path: str, model_dir: str) -> None:
     strategy = distribute.get_strategy("multi_worker_mirrored")
     trainer, summary = train_toy(strategy, model_dir, save_checkpoints_steps=3, optimizer_fn=toy_sgd)
     weights = {f"w{i}": w for i, w in enumerate(trainer.model.get_weights())}
-    # The one driver under the same strategy: it trains and writes the TF1 layout on the chief only, and
-    # skips evaluation (which cannot run with uneven final batches across workers).
+    # The one driver under the same strategy: every worker trains and evaluates, the chief alone writes the
+    # TF1 layout and the evaluation record.
     from test_driver import ToyRun, ToyTask  # noqa: E402 (the toy task of tests/test_driver.py)
 
     run = ToyRun(output_dir=model_dir + "_driver", do_train=True, do_eval=True, train_batch_size=4, train_steps=2,
@@ -182,11 +185,99 @@ def _worker(out_path: str, model_dir: str) -> None:
     )
 
 
+def albert_tasks(data: str, root: str, **overrides: Any) -> dict[str, Any]:
+    """GLUE (RTE), SQuAD v2.0 and RACE on the tiny data `tests/test_training.py` writes under `data`, each
+    with its outputs in `root/<name>`: eval sets whose sizes are not multiples of the batches."""
+    from albert_tf.tasks.glue import ClassifierRun, GlueTask
+    from albert_tf.tasks.race import RaceRun, RaceTask
+    from albert_tf.tasks.squad import SquadRun, SquadTask
+
+    spm = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "tokenization", "tiny-clean.model")
+    common = dict(albert_config_file=os.path.join(data, "albert_config.json"), spm_model_file=spm, max_seq_length=32,
+                  learning_rate=1e-2, save_checkpoints_steps=1, steps_per_loop=1, keep_checkpoint_max=0,
+                  write_summaries=False, **overrides)
+    squad_file = os.path.join(data, "squad.json")
+    return {
+        "glue": GlueTask(ClassifierRun(output_dir=os.path.join(root, "glue"), data_dir=os.path.join(data, "glue"),
+                                       task_name="rte", train_batch_size=4, eval_batch_size=4, predict_batch_size=4,
+                                       train_step=2, **common)),
+        "squad": SquadTask(SquadRun(output_dir=os.path.join(root, "squad"), squad_version="v2.0", train_file=squad_file,
+                                    predict_file=squad_file, doc_stride=8, max_query_length=8, train_batch_size=4,
+                                    predict_batch_size=6, num_train_epochs=1.0, start_n_top=3, end_n_top=2, **common)),
+        "race": RaceTask(RaceRun(output_dir=os.path.join(root, "race"), data_dir=os.path.join(data, "race"),
+                                 max_qa_length=8, train_batch_size=4, eval_batch_size=4, predict_batch_size=6,
+                                 train_step=2, warmup_step=1, **common)),
+    }
+
+
+def _tasks(strategy_type: str, data: str, root: str, out_path: str) -> None:
+    """Evaluates and predicts the saved checkpoints of `albert_tasks(data, root)` under a strategy."""
+    import json
+
+    if strategy_type == "mirrored":
+        distribute.split_cpu_devices(2)
+    strategy = distribute.get_strategy(strategy_type)
+    results = {"replicas": strategy.num_replicas_in_sync, "chief": distribute.is_chief(strategy)}
+    for name, task in albert_tasks(data, root, do_train=False, do_eval=True, do_predict=True).items():
+        results[name] = driver.run(task, strategy)["eval"]
+    with open(out_path, "w") as f:
+        json.dump(results, f)
+
+
+def _resume(strategy_type: str, root: str, out_path: str) -> None:
+    """The driver's toy task (seeded shuffle) trained for 4 steps straight, and killed while evaluating step 3
+    then rerun: `root/straight` and `root/resumed`."""
+    import json
+
+    from test_driver import ToyRun, ToyTask  # noqa: E402 (the toy task of tests/test_driver.py)
+
+    if strategy_type == "mirrored":
+        distribute.split_cpu_devices(2)
+    strategy = distribute.get_strategy(strategy_type)
+    common = dict(do_train=True, do_eval=True, train_batch_size=4, train_steps=4, save_checkpoints_steps=1,
+                  steps_per_loop=1, keep_checkpoint_max=0, write_summaries=False, learning_rate=1e-2)
+    driver.run(ToyTask(ToyRun(output_dir=os.path.join(root, "straight"), **common)), strategy)
+    resumed = os.path.join(root, "resumed")
+    try:
+        driver.run(ToyTask(ToyRun(output_dir=resumed, crash_at=3, **common)), strategy)
+        raise AssertionError("the run was not interrupted")
+    except RuntimeError as e:
+        assert "killed" in str(e), e
+    result = driver.run(ToyTask(ToyRun(output_dir=resumed, **common)), strategy)
+    with open(out_path, "w") as f:
+        json.dump({"replicas": strategy.num_replicas_in_sync, "step": result["train"]["global_step"]}, f)
+
+
+def _long_run(root: str, out_path: str) -> None:
+    """The driver's toy task for 200 steps under multi-worker mirrored, saving every 10 (a worker is killed
+    mid-run by the test, then both are started again)."""
+    import json
+
+    from test_driver import ToyRun, ToyTask  # noqa: E402 (the toy task of tests/test_driver.py)
+
+    strategy = distribute.get_strategy("multi_worker_mirrored")
+    run = ToyRun(output_dir=root, do_train=True, train_batch_size=4, train_steps=200, save_checkpoints_steps=10,
+                 steps_per_loop=1, keep_checkpoint_max=0, write_summaries=False, learning_rate=1e-2)
+    try:
+        result = driver.run(ToyTask(run), strategy)
+    except distribute.WorkerLostError as e:
+        print(f"error: {e}", flush=True)
+        os._exit(3)  # the strategy's threads wait on the lost peer: leave without joining them
+    with open(out_path, "w") as f:
+        json.dump({"step": result["train"]["global_step"]}, f)
+
+
 if __name__ == "__main__":
     mode, output = sys.argv[1], sys.argv[2]
     if mode == "mirrored":
         _mirrored(output, sys.argv[3])
     elif mode == "worker":
         _worker(output, sys.argv[3])
+    elif mode == "tasks":
+        _tasks(sys.argv[3], sys.argv[4], sys.argv[5], output)
+    elif mode == "resume":
+        _resume(sys.argv[3], sys.argv[4], output)
+    elif mode == "long":
+        _long_run(sys.argv[3], output)
     else:
-        raise SystemExit(f"unknown mode {mode!r}: use mirrored or worker")
+        raise SystemExit(f"unknown mode {mode!r}: use mirrored, worker, tasks, resume or long")

@@ -2,7 +2,11 @@
 eval-only, best selection across runs, keep_checkpoint_max, predict/export checkpoint choice, and the
 strict flag table."""
 import dataclasses
+import glob
+import logging
 import os
+import subprocess
+import sys
 from typing import Optional
 
 import numpy as np
@@ -17,6 +21,8 @@ from albert_tf.core import flags as runtime_flags
 from albert_tf.core.best_checkpoint import read_best_trial
 from albert_tf.core.task import EvalSet, RunSettings, Task
 from albert_tf.modeling import AlbertClassifier
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SEQ, VOCAB = 8, 40
 CONFIG = AlbertConfig(vocab_size=VOCAB, embedding_size=8, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
@@ -211,3 +217,43 @@ def test_shared_flag_defaults_are_the_run_settings_defaults():
     assert len(shared) >= 15
     for name in shared:
         assert values[name].value == getattr(defaults, name), name
+
+
+def _driver_process(out, **overrides) -> subprocess.Popen:
+    """`_run(out, **overrides)` in a new Python process."""
+    code = f"import test_driver; test_driver._run({str(out)!r}, **{overrides!r})"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.dirname(os.path.abspath(__file__))]),
+               TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def test_side_car_evaluator_beside_a_trainer_keeps_the_inline_record(tmp_path):
+    inline = tmp_path / "inline"
+    _run(inline, train_steps=4, keep_checkpoint_max=0)
+    shared = tmp_path / "shared"
+    evaluator = _driver_process(shared, do_train=False, continuous_eval=True, eval_timeout=300, train_steps=4)
+    trainer = _driver_process(shared, do_eval=False, train_steps=4, keep_checkpoint_max=0)
+    logs = [proc.communicate(timeout=600)[0] for proc in (trainer, evaluator)]
+    assert [trainer.returncode, evaluator.returncode] == [0, 0], "\n".join(log[-3000:] for log in logs)
+    for name in ("eval_results.txt", "best_trial.txt"):
+        assert (shared / name).read_text() == (inline / name).read_text(), name
+    a = checkpoints.read_original_checkpoint(str(inline / "model.ckpt-best"))
+    b = checkpoints.read_original_checkpoint(str(shared / "model.ckpt-best"))
+    assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_side_car_evaluator_skips_a_vanished_checkpoint_and_times_out(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="absl")
+    _run(tmp_path, do_eval=False, train_steps=3, keep_checkpoint_max=0)
+    for path in tf.io.gfile.glob(str(tmp_path / "model.ckpt-2.data-*")):  # pruned while the evaluator lists it
+        os.remove(path)
+    result = _run(tmp_path, do_train=False, continuous_eval=True, train_steps=3, eval_timeout=60)
+    assert [r["global_step"] for r in result["eval"]] == [1, 3]
+    assert any("Skipping" in m and "model.ckpt-2" in m for m in caplog.messages)
+    assert not glob.glob(str(tmp_path / "model.ckpt-best.*.tmp"))
+    # A final step that never comes: it stops after --eval_timeout seconds without a new checkpoint.
+    result = _run(tmp_path, do_train=False, continuous_eval=True, train_steps=5, eval_timeout=1)
+    assert result["eval"] == [] and any("--eval_timeout" in m for m in caplog.messages)
+    with pytest.raises(ValueError, match="--continuous_eval.*without --do_train"):
+        _run(tmp_path, continuous_eval=True)

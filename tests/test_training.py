@@ -10,9 +10,11 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -24,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import distributed_child as toy  # noqa: E402
 
-from albert_tf import checkpoints  # noqa: E402
+from albert_tf import checkpoints, metrics  # noqa: E402
 from albert_tf.core import distribute, evaluator, flags as runtime_flags, trainer as training  # noqa: E402
 
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distributed_child.py")
@@ -63,6 +65,45 @@ def _free_ports(count: int) -> list[int]:
             s.close()
 
 
+# What a worker logs when another process took its port between `_free_ports` and its server's start.
+_PORT_TAKEN = ("Address already in use", "Could not start gRPC server", "Failed to add port")
+
+
+def start_workers(args: list[str], num_workers: int = 2) -> list[subprocess.Popen]:
+    """Starts `distributed_child.py *args` as the workers of one cluster on localhost (see `run_workers`)."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(num_workers)]}
+    procs = []
+    for index in range(num_workers):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen([sys.executable, CHILD, *[a.format(index=index) for a in args]], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    return procs
+
+
+def run_workers(args: list[str], num_workers: int = 2, timeout: float = SUBPROCESS_TIMEOUT_S,
+                attempts: int = 3) -> list[tuple[int, str]]:
+    """Runs `distributed_child.py *args` as the workers of one multi-worker cluster on localhost (an
+    `{index}` in an argument is replaced by the worker's index); returns (exit code, log) per worker.
+
+    The ports are free when chosen but not held: another process (e.g. another pytest-xdist worker) may take
+    one before a worker binds it; then the whole cluster is started again on new ports."""
+    for _ in range(attempts):
+        procs = start_workers(args, num_workers)
+        results = []
+        try:
+            for proc in procs:
+                log = proc.communicate(timeout=timeout)[0]
+                results.append((proc.returncode, log))
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
+        if not any(code != 0 and any(m in log for m in _PORT_TAKEN) for code, log in results):
+            return results
+    return results
+
+
 def test_mirrored_two_devices_matches_one_device(tmp_path):
     out = tmp_path / "mirrored.npz"
     proc = subprocess.run(
@@ -84,27 +125,9 @@ def test_mirrored_two_devices_matches_one_device(tmp_path):
 
 
 def test_multi_worker_mirrored_two_processes(tmp_path, strategy):
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
     model_dir = tmp_path / "model"
-    procs = []
-    for index in range(2):
-        env = dict(os.environ, TF_CONFIG=json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen(
-            [sys.executable, CHILD, "worker", str(tmp_path / f"w{index}.npz"), str(model_dir)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        ))
-    logs = []
-    try:
-        for proc in procs:
-            logs.append(proc.communicate(timeout=SUBPROCESS_TIMEOUT_S)[0])
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    for proc, log in zip(procs, logs):
-        assert proc.returncode == 0, log[-4000:]
+    for code, log in run_workers(["worker", str(tmp_path / "w{index}.npz"), str(model_dir)]):
+        assert code == 0, log[-4000:]
     workers = [np.load(tmp_path / f"w{index}.npz") for index in range(2)]
     one_device, _ = toy.train_toy(strategy, str(tmp_path / "one_device"), optimizer_fn=toy.toy_sgd)
     assert [bool(w["chief"]) for w in workers] == [True, False]
@@ -115,11 +138,12 @@ def test_multi_worker_mirrored_two_processes(tmp_path, strategy):
         _assert_same_weights([w[f"w{i}"] for i in range(5)], one_device.model.get_weights(), atol=1e-5)
     _assert_same_weights([workers[1][f"w{i}"] for i in range(5)],
                          [workers[0][f"w{i}"] for i in range(5)], atol=0)
-    # The driver's run under the same strategy: trained on both, TF1 checkpoints from the chief, no eval.
-    assert [int(w["driver_step"]) for w in workers] == [2, 2] and [int(w["driver_evals"]) for w in workers] == [0, 0]
+    # The driver's run under the same strategy: trained and evaluated at every save on both workers, TF1
+    # checkpoints and the evaluation record from the chief.
+    assert [int(w["driver_step"]) for w in workers] == [2, 2] and [int(w["driver_evals"]) for w in workers] == [2, 2]
     driver_dir = str(model_dir) + "_driver"
     assert [step for step, _ in checkpoints.step_checkpoints(driver_dir)] == [1, 2]
-    assert not os.path.exists(os.path.join(driver_dir, "eval_results.txt"))
+    assert [b["global_step"] for b in metrics.read_eval_results(os.path.join(driver_dir, "eval_results.txt"))] == [1, 2]
     # Only the chief wrote into model_dir.
     assert sorted(os.listdir(model_dir)) == ["summaries", "tf2_checkpoints"]
     assert sorted(os.listdir(model_dir / "tf2_checkpoints")) == [
@@ -350,3 +374,175 @@ def test_runtime_flags():
     runtime_flags.define_runtime_flags(own)
     own(["prog"])
     assert own.use_tpu is True and own.tpu_name is None
+
+
+# Files each ALBERT task writes when evaluating and predicting (compared byte for byte across strategies).
+TASK_OUTPUTS = {
+    "glue": ["test_results.tsv", "submit_results.tsv"],
+    "squad": ["predictions.json", "nbest_predictions.json", "null_odds.json", "raw_results.npz"],
+    "race": ["predict_results.txt", "race_predictions.jsonl"],
+}
+RECORDS = ["eval_results.txt", "best_trial.txt", "model.ckpt-best.index", "model.ckpt-best.data-00000-of-00001"]
+
+
+def _write_task_data(data) -> None:
+    import test_run_classifier
+    import test_run_race
+    import test_squad_task
+
+    test_run_classifier.write_glue(str(data / "glue"))
+    test_squad_task.squad_file(data / "squad.json", "v2.0")
+    test_run_race.write_race(str(data / "race"))
+    (data / "albert_config.json").write_text(json.dumps(test_squad_task.CONFIG))
+
+
+def test_albert_tasks_evaluate_and_predict_alike_under_every_strategy(tmp_path):
+    """GLUE, SQuAD and RACE: evaluating and predicting the same checkpoints on one device, mirrored over 2
+    logical CPUs and with 2 multi-worker processes gives the same records and prediction files, with eval
+    and predict sets whose sizes are not multiples of the global batch (the last batch is padded)."""
+    from albert_tf.core import driver
+
+    data = tmp_path / "data"
+    _write_task_data(data)
+    trained = tmp_path / "trained"
+    # Checkpoints 1 and 2 of each task, plus the cached eval/predict features (so no run rebuilds them).
+    for task in toy.albert_tasks(str(data), str(trained), do_train=True, do_eval=False, do_predict=True).values():
+        driver.run(task)
+    squad_features = len(np.load(trained / "squad" / "raw_results.npz")["unique_ids"])
+    # (examples, global batch): glue dev and test, squad features, race dev and test.
+    for size, batch in ((6, 4), (5, 4), (squad_features, 6), (10, 4), (8, 6)):
+        assert size % batch, (size, batch)
+    roots = {name: tmp_path / name for name in ("one_device", "mirrored", "multi_worker_mirrored")}
+    for root in roots.values():
+        shutil.copytree(trained, root)
+        for name, outputs in TASK_OUTPUTS.items():
+            for output in outputs:
+                os.remove(root / name / output)
+            assert not (root / name / "eval_results.txt").exists()
+
+    def child(strategy_type: str, out: str) -> list[str]:
+        return ["tasks", out, strategy_type, str(data), str(roots[strategy_type])]
+
+    toy._tasks("one_device", str(data), str(roots["one_device"]), str(tmp_path / "one_device.json"))
+    proc = subprocess.run([sys.executable, CHILD, *child("mirrored", str(tmp_path / "mirrored.json"))],
+                          capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for code, log in run_workers(child("multi_worker_mirrored", str(tmp_path / "worker{index}.json"))):
+        assert code == 0, log[-4000:]
+    results = {name: json.load(open(tmp_path / f"{name}.json"))
+               for name in ("one_device", "mirrored", "worker0", "worker1")}
+    assert [results[n]["replicas"] for n in results] == [1, 2, 2, 2]
+    assert [results[n]["chief"] for n in results] == [True, True, True, False]
+    # Worker 0 (the chief) wrote the files; every worker computed the same metrics.
+    for task, outputs in TASK_OUTPUTS.items():
+        expected = results["one_device"][task]
+        assert [r["global_step"] for r in expected] == [1, 2]
+        # The tiny RACE model's four logits per question lie within a few float32 ulps of each other
+        # (some rows tie exactly), so a last-bit difference of a replica's smaller batch can flip its
+        # argmax: for RACE the accuracies and predicted letters are not compared, its loss and logits are.
+        exact = task != "race"
+        for name in ("mirrored", "worker0", "worker1"):
+            actual = results[name][task]
+            assert [sorted(r) for r in actual] == [sorted(r) for r in expected], (name, task)
+            for a, e in zip(actual, expected):
+                for key, value in e.items():
+                    if exact or "accuracy" not in key:
+                        assert a[key] == pytest.approx(value, rel=0, abs=1e-6), (name, task, key)
+        for name in ("mirrored", "multi_worker_mirrored"):
+            for output in RECORDS + outputs:
+                if exact:
+                    _assert_same_output(roots[name] / task / output, roots["one_device"] / task / output)
+                elif output.endswith(".jsonl"):
+                    _assert_same_logits(roots[name] / task / output, roots["one_device"] / task / output)
+
+
+def _assert_same_logits(actual, expected) -> None:
+    """The same rows (ids, levels, labels) with logits within 1e-5 (see the RACE note above)."""
+    rows = [[json.loads(line) for line in open(path)] for path in (actual, expected)]
+    assert len(rows[0]) == len(rows[1]) and rows[0], actual
+    for a, e in zip(*rows):
+        assert {k: v for k, v in a.items() if k not in ("logits", "probabilities", "prediction")} == {
+            k: v for k, v in e.items() if k not in ("logits", "probabilities", "prediction")}
+        np.testing.assert_allclose(a["logits"], e["logits"], rtol=0, atol=1e-5, err_msg=str(actual))
+
+
+_DECIMAL = re.compile(rb"-?\d+\.\d+(?:[eE][-+]?\d+)?")
+
+
+def _assert_same_output(actual, expected) -> None:
+    """The same file up to the last digits of its decimals (within 1e-6): the replicas run smaller batches
+    than one device does, and a matrix product's rounding can depend on the batch size. Checkpoint files
+    must be byte-identical (copies of the same checkpoint)."""
+    if actual.suffix == ".npz":
+        a, e = np.load(actual), np.load(expected)
+        assert sorted(a) == sorted(e)
+        for key in e:
+            np.testing.assert_allclose(a[key], e[key], rtol=0, atol=1e-6, err_msg=f"{actual}: {key}")
+        return
+    a, e = actual.read_bytes(), expected.read_bytes()
+    if ".ckpt" in actual.name:
+        assert a == e, actual
+        return
+    assert _DECIMAL.sub(b"#", a) == _DECIMAL.sub(b"#", e), actual
+    np.testing.assert_allclose([float(x) for x in _DECIMAL.findall(a)], [float(x) for x in _DECIMAL.findall(e)],
+                               rtol=0, atol=1e-6, err_msg=str(actual))
+
+
+def _same_checkpoint(a: str, b: str) -> bool:
+    x, y = checkpoints.read_original_checkpoint(a), checkpoints.read_original_checkpoint(b)
+    return sorted(x) == sorted(y) and all(np.array_equal(x[k], y[k]) for k in x)
+
+
+@pytest.mark.parametrize("strategy_type", ["mirrored", "multi_worker_mirrored"])
+def test_distributed_kill_and_resume_continues_the_input(tmp_path, strategy_type):
+    """Killed while evaluating step 3 (mid-epoch of a seeded shuffle) and rerun: the resumed run skips the
+    batches the first one consumed, so it ends with the checkpoints of an uninterrupted run."""
+    args = ["resume", str(tmp_path / "out{index}.json"), strategy_type, str(tmp_path)]
+    if strategy_type == "mirrored":
+        proc = subprocess.run([sys.executable, CHILD, *[a.format(index=0) for a in args]], capture_output=True,
+                              text=True, timeout=SUBPROCESS_TIMEOUT_S)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+    else:
+        for code, log in run_workers(args):
+            assert code == 0, log[-4000:]
+    assert json.load(open(tmp_path / "out0.json")) == {"replicas": 2, "step": 4}
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert (resumed / "eval_results.txt").read_text() == (straight / "eval_results.txt").read_text()
+    assert [s for s, _ in checkpoints.step_checkpoints(str(resumed))] == [1, 2, 3, 4]
+    for name in ("model.ckpt-3", "model.ckpt-4", "model.ckpt-best"):
+        assert _same_checkpoint(str(resumed / name), str(straight / name)), name
+
+
+def test_a_lost_worker_stops_the_job_and_a_rerun_resumes(tmp_path):
+    """One of 2 multi-worker processes is killed mid-run: the other stops with a clear error (the strategy's
+    health check finds the peer down) instead of waiting forever; starting both again resumes from the last
+    checkpoint and finishes the run."""
+    args = ["long", str(tmp_path / "out{index}.json"), str(tmp_path / "run")]
+    procs = start_workers(args)
+    state = tmp_path / "run" / "tf2_checkpoints"
+    try:
+        for _ in range(SUBPROCESS_TIMEOUT_S * 10):  # until the first save (or a worker fails)
+            if tf.train.latest_checkpoint(str(state)) or any(p.poll() is not None for p in procs):
+                break
+            time.sleep(0.1)
+        assert all(p.poll() is None for p in procs), procs[0].communicate()[0][-3000:]
+        procs[1].kill()
+        survivor_log = procs[0].communicate(timeout=SUBPROCESS_TIMEOUT_S)[0]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+    assert procs[0].returncode == 3, survivor_log[-3000:]
+    assert "error: a worker of the multi-worker job stopped" in survivor_log
+    assert "resumes from the last checkpoint" in survivor_log
+    saved = checkpoints.step_checkpoints(str(tmp_path / "run"))
+    assert saved and saved[-1][0] < 200
+    written = {prefix: os.stat(prefix + ".index").st_mtime_ns for _, prefix in saved}
+    for code, log in run_workers(args):
+        assert code == 0, log[-4000:]
+    # Resumed: the checkpoints of the first run are kept as they were, not written again from step 0.
+    assert {prefix: os.stat(prefix + ".index").st_mtime_ns for prefix in written} == written
+    assert json.load(open(tmp_path / "out0.json")) == {"step": 200}
+    steps = [step for step, _ in checkpoints.step_checkpoints(str(tmp_path / "run"))]
+    assert steps == list(range(10, 201, 10))

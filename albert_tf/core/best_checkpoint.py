@@ -97,28 +97,31 @@ class BestCheckpointTracker:
     def is_evaluated(self, step: int) -> bool:
         return step <= self.last_step
 
-    def record(self, step: int, results: dict[str, Any], prefix: Optional[str]) -> dict[str, Any]:
+    def record(self, step: int, results: dict[str, Any], prefix: Optional[str], write: bool = True) -> dict[str, Any]:
         """Records the metrics of the checkpoint saved at `step` (files of prefix `prefix`, copied to
-        `model.ckpt-best` when it is the new best; None when there are no files to copy)."""
+        `model.ckpt-best` when it is the new best; None when there are no files to copy). `write=False`
+        (a worker other than the chief) keeps the same record in memory and writes nothing."""
         if self.metric_key not in results:
             raise KeyError(f"The evaluation returned no {self.metric_key!r} (got {sorted(results)}).")
         results = dict(results, global_step=step)
         value = float(results[self.metric_key])
         if better(value, self.best, self.higher_is_better):
             self.best, self.best_step = value, step
-            if prefix is not None:
+            if prefix is not None and write:
                 copy_checkpoint(prefix, self.best_path)
         logging.info("Eval at step %d: %s (best %s = %s at step %d)", step,
                      ", ".join(f"{k}={_short(results[k])}" for k in sorted(results) if k != "global_step"),
                      self.metric_key, _short(self.best), self.best_step)
+        self.last_step = step
+        self.history.append(results)
+        if not write:
+            return results
         metrics.write_eval_results(self.results_path, results, best=self.best,
                                    append=tf.io.gfile.exists(self.results_path))
-        self.last_step = step
         temp = self.trial_path + ".tmp"
         with tf.io.gfile.GFile(temp, "w") as f:
             f.write(f"{step}:{self.best_step}:{self.best}")
         tf.io.gfile.rename(temp, self.trial_path, overwrite=True)
-        self.history.append(results)
         return results
 
 

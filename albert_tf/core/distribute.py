@@ -6,7 +6,8 @@ The original release ran on ``TPUEstimator`` (TPU, or CPU/GPU fallback). Here ev
 """
 from __future__ import annotations
 
-from typing import Optional
+import contextlib
+from typing import Iterator, Optional
 
 import tensorflow as tf
 import tf_keras as keras
@@ -142,6 +143,44 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     """True when replicas live in more than one process (multi-worker mirrored)."""
     return strategy.num_replicas_in_sync > len(strategy.extended.worker_devices)
+
+
+class WorkerLostError(ConnectionError):
+    """A worker of a multi-worker job stopped (killed, preempted, crashed) while the others ran."""
+
+
+# The errors collectives raise on the surviving workers once the strategy's health check (every 30 s) finds
+# a peer down, or a collective times out.
+_PEER_FAILURES = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError)
+
+
+@contextlib.contextmanager
+def explain_lost_workers(strategy: tf.distribute.Strategy, output_dir: str) -> Iterator[None]:
+    """Turns the error a surviving worker gets when another worker of a multi-worker job died into one
+    `WorkerLostError` that says what to do: rerun every worker, which resumes from the last checkpoint."""
+    try:
+        yield
+    except _PEER_FAILURES as e:
+        if not is_multi_worker(strategy):
+            raise
+        raise WorkerLostError(
+            f"a worker of the multi-worker job stopped ({e.message.splitlines()[0] if e.message else type(e).__name__}); "
+            f"this worker stops too. Start every worker again with the same command: training resumes from the "
+            f"last checkpoint in {output_dir}.") from e
+
+
+def chief_value(strategy: tf.distribute.Strategy, value: int) -> int:
+    """The chief's `value`, on every worker: decisions read from files (what is left to evaluate, whether a
+    save must be completed) are taken by the chief alone, so every worker runs the same collective steps
+    even while the chief is writing those files. Without several workers: `value` itself."""
+    if not is_multi_worker(strategy):
+        return value
+
+    def chief_only() -> tf.Tensor:
+        first = tf.distribute.get_replica_context().replica_id_in_sync_group == 0  # on the chief (task 0)
+        return tf.where(first, tf.constant(value, tf.int64), tf.constant(0, tf.int64))
+
+    return int(strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(chief_only), axis=None))
 
 
 def split_cpu_devices(num_devices: int) -> None:

@@ -12,16 +12,28 @@ In order, as the settings ask:
    of the same command resumes from the last save; a save the interrupted run did not finish (TF1 file
    or evaluation) is completed first;
 3. **evaluate** saved checkpoints when not training (`do_eval` alone): every `model.ckpt-<step>` not yet
-   in the record, in step order; with none, the newest TF2 training state, else `init_checkpoint`;
+   in the record, in step order; with none, the newest TF2 training state, else `init_checkpoint`. With
+   `continuous_eval` (a side-car evaluator beside a training job on the same `output_dir`): every new
+   `model.ckpt-<step>` as the trainer writes it, until the final step is evaluated or no new checkpoint
+   came for `eval_timeout` seconds; each is copied to a private snapshot first, so a checkpoint the
+   trainer prunes meanwhile is skipped with a log line, never half-read;
 4. **best checkpoint**: `core.best_checkpoint` keeps `eval_results.txt`, `best_trial.txt` and
    `model.ckpt-best`; a resumed run never replaces a better best;
 5. **predict** (`do_predict`) and **export** (`export_dir`) with `model.ckpt-best`, else the newest
    `model.ckpt-<step>`, else a fine-tuned `init_checkpoint`.
 Evaluation runs through one `Evaluator` per run, so its step is traced (and XLA-compiled) once.
+
+Every strategy runs every step, multi-worker included: all workers train, evaluate and predict together
+(the evaluator pads to whole global batches), the chief alone writes checkpoints, records, model.ckpt-best
+and exports, and the other workers write their task files into a scratch folder (`Task.write_dir`). What
+to evaluate is decided by the chief (`distribute.chief_value`), so every worker runs the same steps.
 """
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import time
 from typing import Any, Optional
 
 import tensorflow as tf
@@ -31,13 +43,15 @@ from absl import logging
 from albert_tf import checkpoints
 from albert_tf.checkpoints import transformers
 from albert_tf.core import distribute, run_dir
-from albert_tf.core.best_checkpoint import BEST_CHECKPOINT, BestCheckpointTracker
+from albert_tf.core.best_checkpoint import BEST_CHECKPOINT, BestCheckpointTracker, copy_checkpoint
 from albert_tf.core.evaluator import Evaluator, checkpoint_global_step
 from albert_tf.core.task import EvalSet, Task
 from albert_tf.core.trainer import CHECKPOINT_SUBDIR, Trainer
 from albert_tf.optimization import create_optimizer
 
 TF1_PREFIX = "model.ckpt"
+# How often the side-car evaluator (`continuous_eval`) looks for a new checkpoint.
+POLL_SECONDS = 2.0
 
 
 def validate_settings(task: Task) -> None:
@@ -52,6 +66,11 @@ def validate_settings(task: Task) -> None:
         value = getattr(s, name)
         if value is None or value < 1:
             raise ValueError(f"--{name} must be >= 1, got {value}.")
+    if s.continuous_eval and (s.do_train or not s.do_eval):
+        raise ValueError("--continuous_eval is the side-car evaluator: pass it with --do_eval and without --do_train "
+                         "(and the training job's other flags), beside the training job.")
+    if s.eval_timeout <= 0:
+        raise ValueError(f"--eval_timeout must be > 0 seconds, got {s.eval_timeout}.")
     if s.keep_checkpoint_max < 0:
         raise ValueError(f"--keep_checkpoint_max must be >= 0 (0 keeps every checkpoint), got {s.keep_checkpoint_max}.")
     if s.init_checkpoint and not transformers.is_transformers_dir(s.init_checkpoint):
@@ -97,11 +116,14 @@ def serving_checkpoint(task: Task, head_names: list[str]) -> str:
 
 
 class _Evaluation:
-    """Evaluates the model's current weights on the task's eval sets and records the result."""
+    """Evaluates the model's current weights on the task's eval sets and records the result (on every
+    worker together; the chief alone writes the record)."""
 
     def __init__(self, task: Task, strategy: tf.distribute.Strategy, model: keras.Model):
         self.task = task
+        self.strategy = strategy
         self.model = model
+        self.chief = distribute.is_chief(strategy)
         self.tracker = BestCheckpointTracker(task.settings.output_dir, task.metric_key, task.higher_is_better)
         self.evaluator = Evaluator(strategy, model, task.settings.jit_compile)
         # Built now, before any training: a missing or malformed dev set fails at once, not at the first save.
@@ -113,10 +135,11 @@ class _Evaluation:
             logging.info("Evaluating step %d on %s%s", step, self.task.name, eval_set.name)
             collected[eval_set.name] = self.evaluator.predict(eval_set.dataset, self.task.validation_outputs,
                                                               eval_set.num_steps)
-        return self.tracker.record(step, self.task.reduce_validation(collected, step), prefix)
+        return self.tracker.record(step, self.task.reduce_validation(collected, step), prefix, write=self.chief)
 
     def pending(self, directory: str) -> list[tuple[int, str]]:
-        """The `model.ckpt-<step>` of `directory` not yet in the record, in step order."""
+        """The `model.ckpt-<step>` of `directory` not yet in the chief's record, in step order."""
+        self.tracker.last_step = distribute.chief_value(self.strategy, self.tracker.last_step)
         return [(step, prefix) for step, prefix in checkpoints.step_checkpoints(directory)
                 if not self.tracker.is_evaluated(step)]
 
@@ -124,6 +147,26 @@ class _Evaluation:
         for step, prefix in pending:
             checkpoints.load_original_checkpoint(self.model, prefix)
             self(step, prefix)
+
+    def evaluate_snapshot(self, step: int, prefix: str) -> bool:
+        """Evaluates checkpoint `prefix` from a private copy of its files (the trainer may prune it meanwhile).
+        Returns False, with a log line, when it vanished before it could be read."""
+        snapshot_dir = tempfile.mkdtemp(prefix="albert_tf_eval_")
+        snapshot = os.path.join(snapshot_dir, os.path.basename(prefix))
+        try:
+            try:
+                copy_checkpoint(prefix, snapshot)
+                checkpoints.load_original_checkpoint(self.model, snapshot)
+            except (tf.errors.OpError, FileNotFoundError, checkpoints.CorruptCheckpointError):
+                if tf.io.gfile.exists(prefix + ".index") and tf.io.gfile.glob(prefix + ".data-*"):
+                    raise  # still complete where it is: really unreadable
+                logging.warning("Skipping %s: it vanished while it was copied (pruned by the training job's "
+                                "--keep_checkpoint_max).", prefix)
+                return False
+            self(step, snapshot)
+            return True
+        finally:
+            shutil.rmtree(snapshot_dir, ignore_errors=True)
 
 
 def _check_init_checkpoint(task: Task, model: keras.Model) -> None:
@@ -137,11 +180,17 @@ def _train(task: Task, strategy: tf.distribute.Strategy, model: keras.Model,
            evaluation: Optional[_Evaluation]) -> dict[str, Any]:
     s = task.settings
 
+    chief = distribute.is_chief(strategy)
+
     def save_and_evaluate(step: int, _path: Optional[str] = None) -> None:
-        prefix = checkpoints.save_original_checkpoint(trainer.model, os.path.join(s.output_dir, TF1_PREFIX), step)
+        # Called on every worker: the chief writes, all evaluate together.
+        prefix = None
+        if chief:
+            prefix = checkpoints.save_original_checkpoint(trainer.model, os.path.join(s.output_dir, TF1_PREFIX), step)
         if evaluation is not None:
             evaluation(step, prefix)
-        checkpoints.prune_checkpoints(s.output_dir, s.keep_checkpoint_max)
+        if chief:
+            checkpoints.prune_checkpoints(s.output_dir, s.keep_checkpoint_max)
 
     logging.info("***** Training %s *****", task.train_log_summary())
     trainer = Trainer(
@@ -154,15 +203,16 @@ def _train(task: Task, strategy: tf.distribute.Strategy, model: keras.Model,
         keep_checkpoint_max=max(s.keep_checkpoint_max, 1), jit_compile=s.jit_compile,
         write_summaries=s.write_summaries, gradient_accumulation_steps=s.gradient_accumulation_steps,
         init_fn=(lambda m: task.initialize(m, s.init_checkpoint)) if s.init_checkpoint else None,
-        on_checkpoint=save_and_evaluate if distribute.is_chief(strategy) else None)
+        on_checkpoint=save_and_evaluate)
     if evaluation is not None:
         # Saves of an interrupted run that were written but not evaluated: evaluate them before the
         # restore below overwrites the weights.
         evaluation.evaluate_files(evaluation.pending(s.output_dir))
-    if trainer.restore_or_initialize() and distribute.is_chief(strategy):
+    if trainer.restore_or_initialize():
         step = trainer.global_step
-        if not tf.io.gfile.exists(os.path.join(s.output_dir, f"{TF1_PREFIX}-{step}.index")) and (
-                evaluation is None or not evaluation.tracker.is_evaluated(step)):
+        unfinished = not tf.io.gfile.exists(os.path.join(s.output_dir, f"{TF1_PREFIX}-{step}.index")) and (
+            evaluation is None or not evaluation.tracker.is_evaluated(step))
+        if distribute.chief_value(strategy, int(unfinished)):
             logging.info("Completing the save of step %d that the interrupted run did not finish.", step)
             save_and_evaluate(step)
     return trainer.train()
@@ -192,6 +242,32 @@ def _evaluate_saved(task: Task, evaluation: _Evaluation) -> None:
                                 "--init_checkpoint. Train first (--do_train) or point --output_dir at a training run.")
 
 
+def _evaluate_continuously(task: Task, evaluation: _Evaluation) -> None:
+    """The side-car evaluator (`--continuous_eval`, see the module docstring)."""
+    s = task.settings
+    final = task.num_train_steps()
+    done = evaluation.tracker.last_step
+    skipped: set[int] = set()
+    waiting_since = time.time()
+    logging.info("Waiting for checkpoints of %s up to step %d (timeout %ss without a new one).", s.output_dir,
+                 final, s.eval_timeout)
+    while done < final:
+        fresh = [(step, prefix) for step, prefix in evaluation.pending(s.output_dir) if step not in skipped]
+        for step, prefix in fresh:
+            if not evaluation.evaluate_snapshot(step, prefix):
+                skipped.add(step)
+            done = max(done, step)
+            waiting_since = time.time()
+        if done >= final:
+            break
+        if distribute.chief_value(evaluation.strategy, int(time.time() - waiting_since > s.eval_timeout)):
+            logging.warning("No new checkpoint in %s for %ss (--eval_timeout): stopping at step %d of %d.",
+                            s.output_dir, s.eval_timeout, done, final)
+            return
+        time.sleep(POLL_SECONDS)
+    logging.info("Evaluated up to the final step %d.", final)
+
+
 def run(task: Task, strategy: Optional[tf.distribute.Strategy] = None) -> dict[str, Any]:
     """Runs `task` as its settings ask (see the module docstring).
 
@@ -211,18 +287,24 @@ def run(task: Task, strategy: Optional[tf.distribute.Strategy] = None) -> dict[s
         run_dir.prepare_output_dir(s.output_dir, task.compatibility_facts(), overwrite=s.overwrite_output_dir)
     else:
         run_dir.check_writable_dir(s.output_dir)
-    multi_worker = distribute.is_multi_worker(strategy)
-    if multi_worker and (s.do_predict or s.export_dir):
-        raise ValueError("--do_predict and --export_dir do not run under a multi-worker strategy (uneven final "
-                         "batches; every worker would export): run them afterwards in a single-worker process "
-                         "(--strategy_type=one_device or mirrored) without --do_train.")
-    if s.do_eval and multi_worker:
-        logging.warning("--do_eval is skipped under a multi-worker strategy: evaluate afterwards in a single-worker "
-                        "process with --do_eval and without --do_train.")
+    chief = distribute.is_chief(strategy)
+    if not chief:  # computes every output with the chief; only the chief's files count
+        task.scratch_dir = tempfile.mkdtemp(prefix="albert_tf_worker_")
+    try:
+        with distribute.explain_lost_workers(strategy, s.output_dir):
+            return _run(task, strategy, chief)
+    finally:
+        if task.scratch_dir:
+            shutil.rmtree(task.scratch_dir, ignore_errors=True)
+            task.scratch_dir = None
+
+
+def _run(task: Task, strategy: tf.distribute.Strategy, chief: bool) -> dict[str, Any]:
+    s = task.settings
     with strategy.scope():
         model = task.build_model(task.hub_encoder)
     _check_init_checkpoint(task, model)
-    evaluation = _Evaluation(task, strategy, model) if s.do_eval and not multi_worker else None
+    evaluation = _Evaluation(task, strategy, model) if s.do_eval else None
     history = evaluation.tracker.previous_results() if evaluation is not None and not s.do_train else []
     if history:
         logging.info("Evaluation history of %s: %d checkpoints, best %s = %s at step %d.", s.output_dir,
@@ -231,6 +313,8 @@ def run(task: Task, strategy: Optional[tf.distribute.Strategy] = None) -> dict[s
     summary: dict[str, Any] = {}
     if s.do_train:
         summary = _train(task, strategy, model, evaluation)
+    elif evaluation is not None and s.continuous_eval:
+        _evaluate_continuously(task, evaluation)
     elif evaluation is not None:
         _evaluate_saved(task, evaluation)
 
@@ -247,7 +331,7 @@ def run(task: Task, strategy: Optional[tf.distribute.Strategy] = None) -> dict[s
             if not transformers.is_transformers_dir(prefix):
                 runner.checkpoint_step = checkpoints.checkpoint_global_step(prefix)
             predictions = task.predict(model, runner)
-        if s.export_dir:
+        if s.export_dir and chief:
             saved_models = task.export(model, s.export_dir)
     return {"train": summary, "eval": evaluation.tracker.history if evaluation else [], "predict": predictions,
             "export": saved_models}

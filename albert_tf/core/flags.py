@@ -109,6 +109,11 @@ def define_driver_flags(*, do_train: bool = False, do_eval: bool = False, train_
         (flags.DEFINE_string, "export_quantize", "",
          "With --export_dir: quantized ONNX/TFLite files written beside the float ones, comma list of float16, "
          "int8 (dynamic range), full_int8 (TFLite, calibrated on the task's data; refused when inaccurate)."),
+        (flags.DEFINE_bool, "continuous_eval", False,
+         "With --do_eval and without --do_train: a side-car evaluator beside the training job (same flags, same "
+         "--output_dir) that evaluates each new model.ckpt-<step> until the final step."),
+        (flags.DEFINE_integer, "eval_timeout", 3600,
+         "--continuous_eval stops after this many seconds without a new checkpoint."),
     ]
     skip = set(skip)
     if "export_dir" in skip:  # the export settings come with --export_dir

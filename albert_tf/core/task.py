@@ -28,6 +28,9 @@ from albert_tf.configs import AlbertConfig
 Nested = Any
 # (features, outputs) -> per-example values, or (values, weights); logged as a weighted mean in training.
 MetricFn = Callable[[Nested, Nested], Any]
+# The fine-tuning tasks' training shuffle seed: the same stream every run, so that a resumed run under a
+# distributed strategy (whose input position cannot be checkpointed) continues it by skipping what was read.
+TRAIN_SHUFFLE_SEED = 12345
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -67,6 +70,9 @@ class RunSettings:
     gradient_accumulation_steps: int = 1
     recompute_grad: bool = False
     overwrite_output_dir: bool = False
+    # The side-car evaluator (`albert_tf.core.driver`).
+    continuous_eval: bool = False
+    eval_timeout: int = 3600
 
 
 @dataclasses.dataclass
@@ -104,6 +110,15 @@ class Task(abc.ABC):
         self._hub_encoder: Optional[keras.layers.Layer] = None
         self._config: Optional[AlbertConfig] = None
         self._tokenizer: Any = None
+        # Set by the driver on a worker other than the chief (see `write_dir`).
+        self.scratch_dir: Optional[str] = None
+
+    @property
+    def write_dir(self) -> str:
+        """Where this process writes the task's output files (predictions, prediction results):
+        `output_dir`, or on a worker other than the chief a scratch folder of its own. Every worker of a
+        multi-worker run computes every output; only the chief's files count."""
+        return self.scratch_dir or self.settings.output_dir
 
     # ------------------------------------------------------------------------------- model inputs
     @property
@@ -220,13 +235,13 @@ class Task(abc.ABC):
     def reduce_validation(self, collected: Mapping[str, Mapping[str, np.ndarray]], step: int) -> dict[str, Any]:
         """The metrics of one checkpoint from every eval set's collected outputs (`{set name: {key: array}}`,
         arrays concatenated in data order). Keys of sets other than "" carry the set's suffix. May write
-        task files (e.g. SQuAD's predictions of this checkpoint). Must include `metric_key`."""
+        task files in `write_dir` (e.g. SQuAD's predictions of this checkpoint). Must include `metric_key`."""
         raise NotImplementedError(f"{type(self).__name__} has no evaluation (--do_eval).")
 
     # ------------------------------------------------------------------------------- predict and export
     def predict(self, model: keras.Model, runner: "Predictor") -> Any:
         """`--do_predict`: predict with the fine-tuned `model` and write the task's output files in
-        `settings.output_dir`. `runner.predict(dataset, output_fn)` runs the model (compiled once)."""
+        `write_dir`. `runner.predict(dataset, output_fn)` runs the model (compiled once)."""
         raise NotImplementedError(f"{type(self).__name__} has no prediction (--do_predict).")
 
     def export(self, model: keras.Model, export_dir: str) -> dict[str, str]:

@@ -124,9 +124,10 @@ class Trainer:
         replicas' variables); the optimizer's own per-variable update is still XLA-compiled there.
       write_summaries: write TensorBoard scalars under ``<model_dir>/summaries/train``.
       init_fn: ``(model) -> None``, called once when no checkpoint exists (e.g. load an init checkpoint).
-      on_checkpoint: ``(step, path) -> None``, called on the chief after every save, with the TF2
-        checkpoint prefix (e.g. to also write the original TF1 layout, or to evaluate). Its time is not
-        counted in the logged steps/s, ETA and returned rates.
+      on_checkpoint: ``(step, path) -> None``, called on every worker after every save, with the TF2
+        checkpoint prefix on the chief and None on the other workers (e.g. to also write the original TF1
+        layout on the chief, or to evaluate on all workers together). Its time is not counted in the
+        logged steps/s, ETA and returned rates.
       gradient_accumulation_steps: k; each optimizer step runs k micro-batches of
         ``global_batch_size / k`` examples, sums their gradients (each of loss / (k * replicas)), and
         applies them once: the update of one batch of ``global_batch_size`` for a loss that is a mean
@@ -156,7 +157,7 @@ class Trainer:
         jit_compile: bool = False,
         write_summaries: bool = True,
         init_fn: Optional[Callable[[keras.Model], None]] = None,
-        on_checkpoint: Optional[Callable[[int, str], None]] = None,
+        on_checkpoint: Optional[Callable[[int, Optional[str]], None]] = None,
         gradient_accumulation_steps: int = 1,
     ):
         replicas = strategy.num_replicas_in_sync
@@ -225,7 +226,9 @@ class Trainer:
 
         # With one device the input iterator is part of the training state: a resumed run reads on exactly
         # where the interrupted one stopped (same shuffle order), so it ends with the same weights as an
-        # uninterrupted run. Distributed iterators cannot be checkpointed; they restart on resume.
+        # uninterrupted run. Distributed iterators cannot be checkpointed: there a resumed run skips the
+        # batches the steps so far consumed (`_distributed_iterator`), which continues the same stream when
+        # `dataset_fn` is deterministic (seeded shuffles, ordered reads).
         self._iterator = None
         state = {"model": self.model, "optimizer": self.optimizer}
         if isinstance(strategy, tf.distribute.OneDeviceStrategy):
@@ -362,17 +365,34 @@ class Trainer:
 
     def _save(self, step: int) -> None:
         """Saves the training state; non-chief workers write to a throw-away folder (all must save)."""
+        path = None
         if self._is_chief:
             path = self._manager.save(checkpoint_number=step)
             logging.info("Saved checkpoint %s", path)
-            if self._on_checkpoint is not None:
-                self._on_checkpoint(step, path)
-            return
-        scratch = tempfile.mkdtemp(prefix="albert_tf_worker_ckpt_")
-        try:
-            self._checkpoint.write(os.path.join(scratch, CHECKPOINT_NAME))
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            scratch = tempfile.mkdtemp(prefix="albert_tf_worker_ckpt_")
+            try:
+                self._checkpoint.write(os.path.join(scratch, CHECKPOINT_NAME))
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+        if self._on_checkpoint is not None:
+            self._on_checkpoint(step, path)
+
+    def _distributed_iterator(self, step: int) -> Any:
+        """The input of every replica from global step `step` on: each input pipeline hands its per-replica
+        batches to its local replicas in turn, so every step so far consumed `gradient_accumulation_steps`
+        batches per local replica of each pipeline; they are skipped."""
+        consumed = step * self._accumulation_steps
+        if consumed:
+            logging.info("Resuming the input at step %d: skipping the %d micro-batches per replica it consumed.",
+                         step, consumed)
+
+        def resumed(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+            local_replicas = self.strategy.num_replicas_in_sync // input_context.num_input_pipelines
+            dataset = self._dataset_fn(input_context)
+            return dataset.skip(consumed * local_replicas) if consumed else dataset
+
+        return iter(self.strategy.distribute_datasets_from_function(resumed))
 
     def train(self) -> dict[str, Any]:
         """Trains to ``num_train_steps``, resuming from the newest checkpoint.
@@ -392,7 +412,7 @@ class Trainer:
             if self._is_chief and self._write_summaries
             else None
         )
-        iterator = self._iterator or iter(self.strategy.distribute_datasets_from_function(self._dataset_fn))
+        iterator = self._iterator or self._distributed_iterator(step)
         next_save = _next_boundary(step, self._save_steps) if self._save_steps else None
         next_log = _next_boundary(step, self._log_steps) if self._log_steps else None
         summary: dict[str, Any] = {"loss": None, "metrics": {}}

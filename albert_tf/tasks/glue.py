@@ -17,8 +17,8 @@ What the task adds to the driver (`albert_tf.core.driver`):
   `export_dir/<timestamp>_text/` (raw text in), see `export_classifier`.
 
 Deviations from the original: `keep_checkpoint_max` is honoured; the `best =` line shows the best value
-including the checkpoint just evaluated; evaluation runs alongside training or after it, not as a
-second polling process.
+including the checkpoint just evaluated; evaluation runs alongside training, after it, or in a side-car
+process beside it (`--continuous_eval`, as the original's second polling process).
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from absl import logging
 
 from albert_tf import metrics, tokenization
 from albert_tf.core import driver
-from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, check_seq_length
+from albert_tf.core.task import TRAIN_SHUFFLE_SEED, EvalSet, Predictor, RunSettings, Task, check_seq_length
 from albert_tf.data import glue
 from albert_tf.data.classifier_features import classifier_dataset
 from albert_tf.export import deploy, serving
@@ -171,7 +171,7 @@ class GlueTask(Task):
         s = self.settings
         return classifier_dataset(self.cached_features(self.processor, "train"), s.max_seq_length,
                                   self.micro_batch_size(), is_training=True, is_regression=self.is_regression,
-                                  input_context=input_context)
+                                  input_context=input_context, seed=TRAIN_SHUFFLE_SEED)
 
     def loss(self, features: dict, outputs: dict) -> tf.Tensor:
         return tf.reduce_mean(per_example_loss(features["label_ids"], outputs["logits"], self.is_regression))
@@ -221,9 +221,9 @@ class GlueTask(Task):
                          processor.split_path(s.data_dir, "test"), s.predict_batch_size)
             outputs = runner.predict(self._dataset(path, s.predict_batch_size),
                                      lambda _, out: head_outputs(out["logits"], self.is_regression))
-            metrics.write_test_results(os.path.join(s.output_dir, f"test_results{suffix}.tsv"),
+            metrics.write_test_results(os.path.join(self.write_dir, f"test_results{suffix}.tsv"),
                                        outputs["probabilities"])
-            metrics.write_submit_results(os.path.join(s.output_dir, f"submit_results{suffix}.tsv"),
+            metrics.write_submit_results(os.path.join(self.write_dir, f"submit_results{suffix}.tsv"),
                                          [e.guid for e in examples], outputs["predictions"], self.labels)
             results[suffix] = outputs["probabilities"]
         return results

@@ -40,7 +40,7 @@ from absl import logging
 
 from albert_tf import metrics
 from albert_tf.core import best_checkpoint
-from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, check_seq_length
+from albert_tf.core.task import TRAIN_SHUFFLE_SEED, EvalSet, Predictor, RunSettings, Task, check_seq_length
 from albert_tf.data import race, records
 from albert_tf.export import deploy, serving
 from albert_tf.modeling import AlbertMultipleChoice
@@ -282,7 +282,7 @@ class RaceTask(Task):
         s = self.settings
         batch_size = self.micro_batch_size()
         return race.race_dataset(self.features("train")[0], s.max_seq_length, batch_size, is_training=True,
-                                 input_context=input_context)
+                                 input_context=input_context, seed=TRAIN_SHUFFLE_SEED)
 
     def loss(self, features: dict, outputs: dict) -> tf.Tensor:
         return tf.reduce_mean(per_example_loss(features["label_ids"], outputs["logits"]))
@@ -329,9 +329,9 @@ class RaceTask(Task):
         logging.info("***** Predicting %s (batch %d) *****", path, s.predict_batch_size)
         outputs = runner.predict(self._dataset(path, s.predict_batch_size), self.validation_outputs)
         results = race_metrics(outputs, self._levels(path, info, len(outputs["label_ids"])))
-        write_predict_results(os.path.join(s.output_dir, PREDICT_RESULTS), results, self._dev_best(),
+        write_predict_results(os.path.join(self.write_dir, PREDICT_RESULTS), results, self._dev_best(),
                               runner.checkpoint_step)
-        write_predictions(os.path.join(s.output_dir, PREDICTIONS_JSONL), outputs, info)
+        write_predictions(os.path.join(self.write_dir, PREDICTIONS_JSONL), outputs, info)
         return {"metrics": results, **{k: outputs[k] for k in ("logits", "probabilities", "predictions")}}
 
     def _dev_best(self) -> Optional[float]:

@@ -44,7 +44,7 @@ from absl import logging
 
 from albert_tf import squad_postprocess, tokenization
 from albert_tf.core import best_checkpoint
-from albert_tf.core.task import EvalSet, Predictor, RunSettings, Task, check_seq_length
+from albert_tf.core.task import TRAIN_SHUFFLE_SEED, EvalSet, Predictor, RunSettings, Task, check_seq_length
 from albert_tf.data import cache, squad
 from albert_tf.modeling.models import AlbertQuestionAnswering, AlbertSquadV2
 from albert_tf.squad_eval import V1, V2, VERSIONS
@@ -280,7 +280,7 @@ class SquadTask(Task):
     def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
         s = self.settings
         return squad.squad_dataset(self.train_features(), s.max_seq_length, self.micro_batch_size(),
-                                   is_training=True, input_context=input_context)
+                                   is_training=True, input_context=input_context, seed=TRAIN_SHUFFLE_SEED)
 
     def loss(self, features: dict, outputs: dict) -> tf.Tensor:
         if not self.is_v2:
@@ -315,7 +315,7 @@ class SquadTask(Task):
         scorable = squad_postprocess.has_gold_answers(self.predict_json)
         tune = self.is_v2 and s.null_score_diff_threshold is None and scorable
         return squad_postprocess.postprocess_and_write(
-            side, raw, s.squad_version, s.output_dir, self.predict_json if scorable else None, s.n_best_size,
+            side, raw, s.squad_version, self.write_dir, self.predict_json if scorable else None, s.n_best_size,
             s.max_answer_length, s.null_score_diff_threshold, tune_null_threshold=tune)
 
     def reduce_validation(self, collected: dict[str, dict[str, np.ndarray]], step: int) -> dict[str, Any]:
@@ -330,7 +330,7 @@ class SquadTask(Task):
         logging.info("***** Predicting %d features of %d questions of %s (batch %d) *****", len(side.features),
                      len(side.examples), s.predict_file, s.predict_batch_size)
         raw = runner.predict(self._predict_dataset(path), self.raw_outputs)
-        raw_path = squad_postprocess.save_raw_results(os.path.join(s.output_dir, RAW_RESULTS_FILE), raw)
+        raw_path = squad_postprocess.save_raw_results(os.path.join(self.write_dir, RAW_RESULTS_FILE), raw)
         result = self._postprocess(raw)
         if result is not None:
             logging.info("Predictions on %s: %s", s.predict_file, result)
