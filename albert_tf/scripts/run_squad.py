@@ -18,6 +18,7 @@ from albert_tf.core import cli
 
 cli.quiet_tensorflow()  # before TensorFlow is imported: a readable console
 
+import functools  # noqa: E402
 from typing import Optional  # noqa: E402
 
 from absl import flags  # noqa: E402
@@ -84,6 +85,13 @@ def main(_, squad_version: Optional[str] = None) -> None:
     runtime_flags.run_task(SquadTask, SquadRun, FLAGS, unflagged=UNFLAGGED, eval_batch_size=FLAGS.predict_batch_size,
                            squad_version=squad_version or FLAGS.squad_version,
                            do_eval=original_do_eval(FLAGS) if squad_version else FLAGS.do_eval)
+
+
+def run_version(squad_version: str) -> None:
+    """The original's run_squad_v1.py / run_squad_v2.py: `--squad_version` fixed, their required flags."""
+    define_flags(squad_version)
+    flags.mark_flags_as_required(["spm_model_file", "albert_config_file", "output_dir"])
+    cli.run_main(functools.partial(main, squad_version=squad_version))
 
 
 def entry() -> None:
