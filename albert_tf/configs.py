@@ -12,6 +12,8 @@ import json
 import os
 from typing import Any, Mapping
 
+# TF1 `contrib.layers.layer_norm` hard-codes this variance epsilon for float32 (every LayerNorm of ALBERT).
+LAYER_NORM_EPSILON = 1e-12
 # Activation names understood by the original `get_activation` (case-insensitive), plus common extras.
 # "gelu" is the tanh approximation, as in the original.
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_exact", "relu", "tanh", "linear", "swish", "silu")

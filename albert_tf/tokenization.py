@@ -359,14 +359,34 @@ class FullTokenizer:
         return cls._from_directory(os.path.join(os.fspath(directory), "assets"), do_lower_case)
 
     @classmethod
+    def from_spec(cls, spec: Any) -> "FullTokenizer":
+        """The tokenizer a model source describes (an `albert_tf.checkpoints.source.TokenizerSpec`: model or
+        vocabulary file, casing, ``preprocess_text`` options)."""
+        if spec is None:
+            raise ValueError("The model carries no tokenizer; pass --spm_model_file (or --vocab_file) and "
+                             "--do_lower_case.")
+        tokenizer = cls(vocab_file=spec.vocab_file, do_lower_case=spec.do_lower_case,
+                        spm_model_file=spec.spm_model_file)
+        tokenizer.remove_space, tokenizer.keep_accents = spec.remove_space, spec.keep_accents
+        if text_options(tokenizer):
+            from absl import logging
+
+            logging.info("%s: normalising text with %s (the original: remove_space=True, keep_accents=False).",
+                         spec.origin, text_options(tokenizer))
+        return tokenizer
+
+    @classmethod
     def from_hub_module(cls, hub_module: PathLike, use_spm: bool = True) -> "FullTokenizer":
         """The original ``from_hub_module``: the tokenizer named by a TF-Hub module's
         ``tokenization_info`` (``vocab_file``, the SentencePiece model for ALBERT, and ``do_lower_case``,
-        kept as ``.do_lower_case``). Works for TF1 Hub modules and TF2 SavedModels, local or by URL;
-        see ``albert_tf.checkpoints.hub.hub_tokenizer``."""
-        from albert_tf.checkpoints.hub import hub_tokenizer  # local: hub imports this module
+        kept as ``.do_lower_case``). Works for TF1 Hub modules and TF2 SavedModels, local or by URL.
 
-        return hub_tokenizer(hub_module, use_spm=use_spm)
+        Raises:
+          ValueError / FileNotFoundError: the module carries no tokenizer, naming the flags to use.
+        """
+        from albert_tf.checkpoints import source  # the formats are read there
+
+        return cls.from_spec(source.resolve(hub_module, hub=True).tokenizer_spec(use_spm))
 
     @classmethod
     def from_transformers(cls, directory: PathLike) -> "FullTokenizer":
@@ -384,32 +404,13 @@ class FullTokenizer:
         Raises:
           FileNotFoundError: the directory has neither file.
         """
-        import json
+        from albert_tf.checkpoints import source  # the format is read there
 
-        from absl import logging
-
-        directory = os.fspath(directory)
-        spm_path = os.path.join(directory, "spiece.model")
-        vocab_path = os.path.join(directory, _WORDPIECE_VOCAB)
-        config_path = os.path.join(directory, "tokenizer_config.json")
-        options = {}
-        if fileio.exists(config_path):
-            with fileio.open_file(config_path, "r") as f:
-                options = json.load(f)
-        do_lower_case = bool(options.get("do_lower_case", True))
-        if fileio.exists(spm_path):
-            tokenizer = cls(do_lower_case=do_lower_case, spm_model_file=spm_path)
-        elif fileio.exists(vocab_path):
-            tokenizer = cls(vocab_file=vocab_path, do_lower_case=do_lower_case)
-        else:
+        spec = source.transformers_tokenizer_spec(os.fspath(directory))
+        if spec is None:
             raise FileNotFoundError(f"No spiece.model or {_WORDPIECE_VOCAB} in the Hugging Face directory "
-                                    f"{directory!r}.")
-        tokenizer.remove_space = bool(options.get("remove_space", True))
-        tokenizer.keep_accents = bool(options.get("keep_accents", False))
-        if text_options(tokenizer):
-            logging.info("%s: normalising text with %s (the original: remove_space=True, keep_accents=False).",
-                         config_path, text_options(tokenizer))
-        return tokenizer
+                                    f"{os.fspath(directory)!r}.")
+        return cls.from_spec(spec)
 
     @classmethod
     def _from_directory(cls, directory: str, do_lower_case: bool) -> "FullTokenizer":

@@ -20,7 +20,7 @@ import numpy_reference
 from albert_tf.checkpoints import transformers as hf
 from albert_tf.checkpoints.tf1 import CheckpointMismatchError
 from albert_tf.configs import AlbertConfig
-from albert_tf.scripts import convert_checkpoint
+from albert_tf.export import convert as convert_checkpoint
 from albert_tf.tokenization import FullTokenizer
 from conftest import FIXTURES
 

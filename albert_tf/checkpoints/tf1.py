@@ -7,10 +7,9 @@ files work with the original release's code and its converters.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
-from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence
+from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -111,25 +110,6 @@ def _prefix_in_directory(folder: str) -> Optional[str]:
         f"model.ckpt-best; pass one prefix explicitly: {', '.join(candidates)}.")
 
 
-def _check_release_config(path: str, model) -> None:
-    """When `path` is a release directory with `albert_config.json`, it must match the model's config."""
-    config_path = os.path.join(path, "albert_config.json")
-    config = getattr(model, "config", None)
-    if config is None or not tf.io.gfile.isdir(path) or not tf.io.gfile.exists(config_path):
-        return
-    with tf.io.gfile.GFile(config_path) as f:
-        release = json.load(f)
-    mine = config.to_dict()
-    fields = ("vocab_size", "embedding_size", "hidden_size", "num_hidden_layers", "num_hidden_groups",
-              "num_attention_heads", "intermediate_size", "inner_group_num", "max_position_embeddings",
-              "type_vocab_size", "hidden_act")
-    diffs = [f"{k}: release {release[k]!r} vs model {mine.get(k)!r}"
-             for k in fields if k in release and release[k] != mine.get(k)]
-    if diffs:
-        raise ValueError(f"The model's config does not match {config_path} ({'; '.join(diffs)}). "
-                         "Build the model from that file: AlbertConfig.from_json_file(...).")
-
-
 def open_checkpoint(prefix: str) -> tf.train.CheckpointReader:
     """A reader for checkpoint `prefix`; a truncated or corrupt file gives an error naming it."""
     try:
@@ -147,14 +127,14 @@ class CorruptCheckpointError(ValueError):
                          f"{detail[:200]}). Copy or download it again, or point to another checkpoint.")
 
 
-def _read_tensor(reader: tf.train.CheckpointReader, prefix: str, name: str) -> np.ndarray:
+def read_tensor(reader: tf.train.CheckpointReader, prefix: str, name: str) -> np.ndarray:
     try:
         return reader.get_tensor(name)
     except (tf.errors.OpError, IndexError, ValueError, RuntimeError) as e:
         raise CorruptCheckpointError(prefix, e) from None
 
 
-def _summarize(items: Sequence[str], limit: int = 4) -> str:
+def summarize(items: Sequence[str], limit: int = 4) -> str:
     """The first `limit` items and a count of the rest (error messages stay one readable line)."""
     shown = ", ".join(items[:limit])
     return shown + (f" ... and {len(items) - limit} more ({len(items)} in all)" if len(items) > limit else "")
@@ -213,12 +193,12 @@ def load_variables(model: HasTF1Variables, shapes: Mapping[str, Sequence[int]], 
 
     problems = []
     if missing:
-        problems.append(f"{len(missing)} model weights missing from the checkpoint: {_summarize(missing)}")
+        problems.append(f"{len(missing)} model weights missing from the checkpoint: {summarize(missing)}")
     if unused:
-        problems.append(f"{len(unused)} checkpoint variables the model does not use: {_summarize(unused)}")
+        problems.append(f"{len(unused)} checkpoint variables the model does not use: {summarize(unused)}")
     if mismatched:
         problems.append(f"{len(mismatched)} shape mismatches (does the model config match the checkpoint?): "
-                        + _summarize(mismatched, 3))
+                        + summarize(mismatched, 3))
     if problems and not allow_partial:
         raise CheckpointMismatchError(f"Cannot load {source}: " + "; ".join(problems)
                                       + ". Check that the config file (and the task) match this checkpoint.")
@@ -228,7 +208,7 @@ def load_variables(model: HasTF1Variables, shapes: Mapping[str, Sequence[int]], 
         variable.assign(np.asarray(get_tensor(name_in_source)).astype(variable.dtype.as_numpy_dtype))
     heads = report.ignored_heads
     if heads:
-        logging.info("Ignored %d head variables of another model in %s (%s).", len(heads), source, _summarize(heads, 3))
+        logging.info("Ignored %d head variables of another model in %s (%s).", len(heads), source, summarize(heads, 3))
     if from_group0:
         logging.info("Initialised %d weights from group_0 (init_from_group0).", len(from_group0))
     for problem in problems:
@@ -239,84 +219,6 @@ def load_variables(model: HasTF1Variables, shapes: Mapping[str, Sequence[int]], 
 
 class CheckpointMismatchError(ValueError):
     """The checkpoint's variables do not match the model's (missing, unused or differently shaped)."""
-
-
-def load_original_checkpoint(model: HasTF1Variables, path: str, allow_partial: bool = False,
-                             init_from_group0: bool = False) -> LoadReport:
-    """Copies an official-layout checkpoint into `model` (any albert_tf model), strictly.
-
-    Args:
-      model: `AlbertModel`, `AlbertPretrainer`, `AlbertClassifier`, ... (anything with `tf1_variables()`).
-      path: a checkpoint prefix or a release directory (see `resolve_checkpoint_path`).
-      allow_partial: load what matches and log the rest instead of raising.
-      init_from_group0: the original's `--init_from_group0`, as intended: every parameter group of the
-        model that the checkpoint lacks is initialised from the checkpoint's `group_0`.
-
-    Returns:
-      A `LoadReport`. Optimizer state is always ignored; the original's head variables (`cls/*`,
-      `output_weights`, SQuAD heads) are ignored when the model has no head of that name.
-
-    Raises:
-      ValueError: (unless `allow_partial`) a model weight is missing from the checkpoint, a checkpoint
-        variable is unused, or shapes differ; the message names them.
-    """
-    _check_release_config(os.fspath(path), model)
-    prefix = resolve_checkpoint_path(path)
-    reader = open_checkpoint(prefix)
-    return load_variables(model, reader.get_variable_to_shape_map(), lambda n: _read_tensor(reader, prefix, n),
-                          prefix, allow_partial=allow_partial, init_from_group0=init_from_group0)
-
-
-def initialize_from_checkpoint(model: HasTF1Variables, path: str, init_from_group0: bool = False,
-                               dry_run: bool = False) -> LoadReport:
-    """The one initialisation policy of every task (`--init_checkpoint`).
-
-    - The checkpoint holds every head variable of `model` (a model fine-tuned on this task, or a
-      pretraining checkpoint for the pretrainer): the whole model is loaded strictly.
-    - It holds none of them (a release or pretraining checkpoint for a fine-tuning task, an encoder
-      export): the encoder is loaded strictly and the heads keep their fresh initialisation, which is
-      logged with their names. The original's heads of other tasks in the checkpoint are ignored.
-    - It holds some of them: an error (it is a checkpoint of another task or head size).
-
-    `model` must have `head_variables()` (the task models); a bare encoder is loaded strictly.
-    `dry_run` checks without assigning (the driver calls it before any expensive work). A Hugging Face
-    directory is read through `albert_tf.checkpoints.transformers` with the same policy per head.
-    """
-    from albert_tf.checkpoints import transformers  # imports this module: kept local
-
-    if transformers.is_transformers_dir(path):
-        return transformers.initialize_from_transformers(model, path, init_from_group0=init_from_group0,
-                                                         dry_run=dry_run)
-    _check_release_config(os.fspath(path), model)
-    prefix = resolve_checkpoint_path(path)
-    reader = open_checkpoint(prefix)
-    shapes = reader.get_variable_to_shape_map()
-    heads = model.head_variables() if hasattr(model, "head_variables") else {}
-    present = [n for n in heads if n in shapes]
-    targets = None
-    if heads and not present:
-        targets = {n: v for n, v in model.tf1_variables().items() if n not in heads}
-        if not dry_run:
-            logging.info("%s has no %s head: loading the encoder; the head starts from its random "
-                         "initialisation (%s).", prefix, type(model).__name__, _summarize(sorted(heads), 3))
-    elif len(present) != len(heads):
-        absent = sorted(set(heads) - set(present))
-        raise CheckpointMismatchError(
-            f"{prefix} has only part of the {type(model).__name__} head ({_summarize(present, 2)} but not "
-            f"{_summarize(absent, 2)}): it was trained for another task. Start from a pretrained checkpoint.")
-    return load_variables(model, shapes, lambda n: _read_tensor(reader, prefix, n), prefix,
-                          init_from_group0=init_from_group0, targets=targets, dry_run=dry_run)
-
-
-def has_variables(path: str, names: Iterable[str]) -> bool:
-    """Whether the checkpoint at `path` (prefix, directory or Hugging Face directory) holds every one of
-    `names` (official names)."""
-    from albert_tf.checkpoints import transformers  # imports this module: kept local
-
-    if transformers.is_transformers_dir(path):
-        return set(names) <= set(transformers.transformers_tf1_arrays(path)[0])
-    shapes = open_checkpoint(resolve_checkpoint_path(path)).get_variable_to_shape_map()
-    return all(n in shapes for n in names)
 
 
 def checkpoint_global_step(prefix: str) -> Optional[int]:
@@ -363,7 +265,7 @@ def read_original_checkpoint(path: str) -> dict[str, np.ndarray]:
     """All variables of an official-layout checkpoint as numpy arrays (for inspection and tests)."""
     prefix = resolve_checkpoint_path(path)
     reader = open_checkpoint(prefix)
-    return {name: _read_tensor(reader, prefix, name) for name in reader.get_variable_to_shape_map()}
+    return {name: read_tensor(reader, prefix, name) for name in reader.get_variable_to_shape_map()}
 
 
 _STEP_INDEX = re.compile(r"model\.ckpt-(\d+)\.index$")

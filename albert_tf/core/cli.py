@@ -89,8 +89,9 @@ def quiet_tensorflow(argv: Optional[Sequence[str]] = None) -> None:
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
-    """The exception types that mean "bad input or flags", not "bug"."""
-    types: list[type[BaseException]] = [ValueError, OSError, app.UsageError, flags.Error]
+    """The exception types that mean "bad input or flags", not "bug" (an ImportError: a missing optional
+    package, named with its install command)."""
+    types: list[type[BaseException]] = [ValueError, OSError, ImportError, app.UsageError, flags.Error]
     tf = sys.modules.get("tensorflow")
     if tf is not None:
         types += [tf.errors.NotFoundError, tf.errors.PermissionDeniedError, tf.errors.AlreadyExistsError,

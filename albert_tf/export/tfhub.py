@@ -153,7 +153,8 @@ def export_from_checkpoint(export_path: str, albert_config_file: str, init_check
       FileNotFoundError / ValueError: a missing file or a checkpoint without the MLM head, named with
         the flag to fix, before any model is built.
     """
-    from albert_tf.checkpoints.tf1 import has_variables, load_original_checkpoint, resolve_checkpoint_path
+    from albert_tf.checkpoints.loading import has_variables, load_original_checkpoint
+    from albert_tf.checkpoints.tf1 import resolve_checkpoint_path
     from albert_tf.configs import AlbertConfig
     from albert_tf.modeling.models import AlbertPretrainer
 

@@ -16,10 +16,10 @@ from typing import Callable
 import tensorflow as tf
 import tf_keras as keras
 
+from albert_tf.configs import LAYER_NORM_EPSILON
+
 # The original masks padded keys by adding this constant (not -inf) to the attention scores.
 ATTENTION_MASK_ADDER = -10000.0
-# TF1 `contrib.layers.layer_norm` hard-codes this variance epsilon for float32.
-LAYER_NORM_EPSILON = 1e-12
 
 
 def gelu(x: tf.Tensor) -> tf.Tensor:
