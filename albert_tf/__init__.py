@@ -10,7 +10,7 @@ import importlib
 __version__ = "0.1.0"
 
 # Public names and the module defining each. They are imported on first use, so that light tools
-# (e.g. `python -m albert_tf.squad_eval`) do not pay for importing TensorFlow.
+# (e.g. `python -m albert_tf.tasks.squad.evaluate`) do not pay for importing TensorFlow.
 _EXPORTS = {
     "AlbertConfig": "albert_tf.configs", "PRESETS": "albert_tf.configs",
     "AlbertModel": "albert_tf.modeling", "AlbertPretrainer": "albert_tf.modeling",

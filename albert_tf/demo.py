@@ -28,11 +28,13 @@ import tensorflow as tf
 from absl import logging
 
 from albert_tf import metrics
-from albert_tf.core import distribute, run_dir
+from albert_tf.core import distribute, driver, run_dir
+from albert_tf.core.settings import setting
 from albert_tf.configs import AlbertConfig
 from albert_tf.data import cache
-from albert_tf.data.pretraining import create_pretraining_data
-from albert_tf.tasks.pretraining import PretrainingRun, run_pretraining
+from albert_tf.tasks.pretraining.data import create_pretraining_data
+from albert_tf.tasks.pretraining.settings import PretrainingRun
+from albert_tf.tasks.pretraining.task import PretrainingTask
 
 BUNDLED_CORPUS = os.path.join(os.path.dirname(__file__), "resources", "chesterton-thursday.txt")
 # The original README's spm_train flags (vocabulary size aside). Symbols are passed as lists: as one
@@ -46,20 +48,25 @@ SPECIAL_PIECES = ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]", "(", ")", '"', "
 
 @dataclasses.dataclass
 class DemoOptions:
-    output_dir: str = "albert_demo_output"
-    corpus: Optional[str] = None  # comma-separated globs; default: the bundled book
-    albert_config_file: Optional[str] = None  # default: a small config sized for 2 CPU cores
-    vocab_size: int = 3000
-    max_seq_length: int = 64
-    max_predictions_per_seq: int = 10
-    dupe_factor: int = 4
-    heldout_fraction: float = 0.1
-    train_batch_size: int = 32
-    num_train_steps: int = 1200
-    learning_rate: float = 0.004
-    num_evals: int = 4
-    random_seed: int = 12345
-    overwrite_output_dir: bool = False
+    """`albert-run-demo`'s settings (its flags are generated from these fields)."""
+
+    output_dir: str = setting("albert_demo_output", "Where everything is written.")
+    corpus: Optional[str] = setting(
+        None, "Text files (comma-separated globs; blank line between documents). Default: the bundled book.")
+    albert_config_file: Optional[str] = setting(None, "Model config (default: a small config for CPUs).")
+    vocab_size: int = setting(3000, "SentencePiece vocabulary size.")
+    max_seq_length: int = setting(64, "Sequence length.")
+    max_predictions_per_seq: int = setting(10, "Masked positions per sequence.")
+    dupe_factor: int = setting(4, "Passes over the training text with new masks.")
+    heldout_fraction: float = setting(0.1, "Share of documents held out for evaluation.")
+    train_batch_size: int = setting(32, "Global batch size.")
+    num_train_steps: int = setting(1200, "Training steps.")
+    learning_rate: float = setting(0.004, "LAMB learning rate.")
+    num_evals: int = setting(4, "Held-out evaluations (one per checkpoint).")
+    random_seed: int = setting(12345, "Seed of the data generator.")
+    overwrite_output_dir: bool = setting(
+        False, "Delete what an earlier demo run with other settings left in --output_dir and start over (without "
+        "it such a rerun stops before writing anything).")
 
 
 def small_config(vocab_size: int, max_seq_length: int) -> AlbertConfig:
@@ -214,7 +221,7 @@ def run_demo(options: DemoOptions, strategy: Optional[tf.distribute.Strategy] = 
         keep_checkpoint_max=2, max_eval_steps=20, steps_per_loop=min(100, steps), log_steps=min(100, steps))
     logging.info("[4/4] Pretraining %d steps (batch %d, seq %d) into %s", steps, options.train_batch_size,
                  options.max_seq_length, run.output_dir)
-    result = run_pretraining(run, strategy or distribute.get_strategy("one_device"))
+    result = driver.run(PretrainingTask(run), strategy or distribute.get_strategy("one_device"))
 
     lines = eval_history_table(os.path.join(run.output_dir, "eval_results.txt"))
     train = result.get("train") or {}

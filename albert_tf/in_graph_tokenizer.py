@@ -14,8 +14,8 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 import tf_keras as keras
 
-from albert_tf.tokenization import (_SPM_FLAG_HINT, PathLike, _ends_with_digit_comma, _regex_classes,
-                                    _split_digit_comma, load_spm_model, read_spm_model)
+from albert_tf.sentencepiece_rules import (SPM_FLAG_HINT, PathLike, ends_with_digit_comma, load_spm_model,
+                                          read_spm_model, regex_classes, split_digit_comma)
 
 
 @keras.utils.register_keras_serializable(package="albert_tf")
@@ -69,7 +69,7 @@ class InGraphTokenizer(keras.layers.Layer):
         super().__init__(trainable=False, **kwargs)
         if (spm_model_file is None) == (spm_model_proto is None):
             raise ValueError("InGraphTokenizer needs exactly one of spm_model_file (a path, "
-                             f"{_SPM_FLAG_HINT}) and spm_model_proto (the model bytes).")
+                             f"{SPM_FLAG_HINT}) and spm_model_proto (the model bytes).")
         if spm_model_proto is None:
             spm_model_proto = read_spm_model(spm_model_file)
             source = repr(os.fspath(spm_model_file))
@@ -78,7 +78,7 @@ class InGraphTokenizer(keras.layers.Layer):
         self.spm_model_proto = bytes(spm_model_proto)
         self.do_lower_case = bool(do_lower_case)
         self.sp_model = load_spm_model(self.spm_model_proto, source)
-        space, other_space, combining = _regex_classes()
+        space, other_space, combining = regex_classes()
         # Only runs that change: two or more whitespace characters, or one that is not " ".
         self._whitespace_pattern = f"[{space}][{space}]+|[{other_space}]"
         self._combining_pattern = f"[{combining}]+"
@@ -97,8 +97,8 @@ class InGraphTokenizer(keras.layers.Layer):
         lengths, values = [], []
         for i in range(sp_model.GetPieceSize()):
             piece = sp_model.IdToPiece(i)
-            if i != unk and _ends_with_digit_comma(piece):
-                ids = [sp_model.PieceToId(p) for p in _split_digit_comma(sp_model, piece)]
+            if i != unk and ends_with_digit_comma(piece):
+                ids = [sp_model.PieceToId(p) for p in split_digit_comma(sp_model, piece)]
             else:
                 ids = [i]
             lengths.append(len(ids))

@@ -30,13 +30,13 @@ from typing import Any, Iterable, Mapping
 import sentencepiece as spm
 
 from albert_tf import fileio
+from albert_tf.sentencepiece_rules import (SPIECE_UNDERLINE, SPM_FLAG_HINT, PathLike,  # noqa: F401 (public here)
+                                          ends_with_digit_comma, load_spm_model, read_spm_model,
+                                          split_digit_comma)
 
-SPIECE_UNDERLINE = "\u2581"
-_SPM_FLAG_HINT = "--spm_model_file"
 _PREFERRED_SPM_MODEL = "30k-clean.model"
 _WORDPIECE_VOCAB = "vocab.txt"
 
-PathLike = str | os.PathLike
 
 
 # ----------------------------------------------------------------------------------------------
@@ -131,33 +131,6 @@ def in_graph_spm_model(tokenizer: Any, spm_model_file: str | None, what: str) ->
     return spm_model_file
 
 
-def _ends_with_digit_comma(piece: str) -> bool:
-    """The original's trigger for the comma rule: len > 1, last char ``,``, second-to-last a digit."""
-    return len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit()
-
-
-def _split_digit_comma(sp_model: spm.SentencePieceProcessor, piece: str) -> list[str]:
-    """Re-encodes a "digits," piece as digit pieces plus ``,`` (the intended comma rule).
-
-    Args:
-      sp_model: the SentencePiece processor.
-      piece: a piece for which :func:`_ends_with_digit_comma` holds, e.g. ``"▁1990,"`` or ``"90,"``.
-
-    Returns:
-      The replacement pieces, e.g. ``["▁", "1990", ","]`` for ``"▁1990,"`` (model-dependent).
-    """
-    cur_pieces = sp_model.EncodeAsPieces(piece[:-1].replace(SPIECE_UNDERLINE, ""))
-    # SentencePiece prefixes the re-encoded text with "▁"; a piece in the middle of a word must not
-    # gain a word boundary, so that "▁" goes (the original meant to do this; py3 never did).
-    if piece[0] != SPIECE_UNDERLINE and cur_pieces[0].startswith(SPIECE_UNDERLINE):
-        if len(cur_pieces[0]) == 1:
-            cur_pieces = cur_pieces[1:]
-        else:
-            cur_pieces[0] = cur_pieces[0][1:]
-    cur_pieces.append(piece[-1])
-    return cur_pieces
-
-
 def encode_pieces(sp_model: spm.SentencePieceProcessor, text: str | bytes,
                   return_unicode: bool = True, sample: bool = False) -> list[str]:
     """Splits (already preprocessed) text into SentencePiece pieces, applying the comma rule.
@@ -182,8 +155,8 @@ def encode_pieces(sp_model: spm.SentencePieceProcessor, text: str | bytes,
     pieces = sp_model.SampleEncodeAsPieces(text, 64, 0.1) if sample else sp_model.EncodeAsPieces(text)
     new_pieces: list[str] = []
     for piece in pieces:
-        if _ends_with_digit_comma(piece):
-            new_pieces.extend(_split_digit_comma(sp_model, piece))
+        if ends_with_digit_comma(piece):
+            new_pieces.extend(split_digit_comma(sp_model, piece))
         else:
             new_pieces.append(piece)
     return new_pieces
@@ -289,32 +262,6 @@ def convert_ids_to_tokens(inv_vocab: Mapping[int, str], ids: Iterable[int]) -> l
     return convert_by_vocab(inv_vocab, ids)
 
 
-def read_spm_model(spm_model_file: PathLike) -> bytes:
-    """Reads a SentencePiece model file (local or any ``tf.io.gfile`` path) and returns its bytes.
-
-    Raises:
-      FileNotFoundError: naming the path and the ``--spm_model_file`` flag.
-    """
-    path = os.fspath(spm_model_file)
-    if not fileio.exists(path) or fileio.isdir(path):
-        raise FileNotFoundError(
-            f"SentencePiece model file not found: {path!r}. Pass the release's 30k-clean.model with "
-            f"{_SPM_FLAG_HINT}.")
-    with fileio.open_file(path, "rb") as reader:
-        return reader.read()
-
-
-def load_spm_model(model_proto: bytes, source: str = "the given bytes") -> spm.SentencePieceProcessor:
-    """Builds a SentencePiece processor from serialized model bytes; ``source`` names them in errors."""
-    sp_model = spm.SentencePieceProcessor()
-    try:
-        sp_model.LoadFromSerializedProto(model_proto)
-    except (RuntimeError, OSError, TypeError) as err:
-        raise ValueError(f"{source} is not a SentencePiece model ({err}). {_SPM_FLAG_HINT} expects a "
-                         ".model file such as 30k-clean.model (not the .vocab file).") from err
-    return sp_model
-
-
 class FullTokenizer:
     """The original ``FullTokenizer``: SentencePiece when ``spm_model_file`` is given, else WordPiece.
 
@@ -341,7 +288,7 @@ class FullTokenizer:
             self.basic_tokenizer = BasicTokenizer(do_lower_case=do_lower_case)
             self.wordpiece_tokenizer = WordpieceTokenizer(vocab=self.vocab)
         else:
-            raise ValueError(f"FullTokenizer needs a SentencePiece model ({_SPM_FLAG_HINT}) or a "
+            raise ValueError(f"FullTokenizer needs a SentencePiece model ({SPM_FLAG_HINT}) or a "
                              "WordPiece vocab (--vocab_file); neither was given.")
         self.inv_vocab = {v: k for k, v in self.vocab.items()}
 
@@ -425,7 +372,7 @@ class FullTokenizer:
             return cls(do_lower_case=do_lower_case, spm_model_file=os.path.join(directory, models[0]))
         if len(models) > 1:
             raise ValueError(f"Several SentencePiece models in {directory!r}: {models}; pass the one to "
-                             f"use with {_SPM_FLAG_HINT}.")
+                             f"use with {SPM_FLAG_HINT}.")
         if _WORDPIECE_VOCAB in names:
             return cls(vocab_file=os.path.join(directory, _WORDPIECE_VOCAB), do_lower_case=do_lower_case)
         raise FileNotFoundError(f"No {_PREFERRED_SPM_MODEL}, *.model or {_WORDPIECE_VOCAB} in "
@@ -581,39 +528,6 @@ def _is_punctuation(char: str) -> bool:
     if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
         return True
     return unicodedata.category(char).startswith("P")
-
-
-# ----------------------------------------------------------------------------------------------
-# Character classes of the in-graph tokenizer (``albert_tf.in_graph_tokenizer``)
-# ----------------------------------------------------------------------------------------------
-
-def _char_class(predicate) -> str:
-    """An RE2 character class (without brackets) of every code point for which ``predicate`` holds.
-
-    Built from Python's ``unicodedata`` so that the graph uses exactly the Python definitions.
-    """
-    ranges: list[list[int]] = []
-    for cp in range(0x110000):
-        if 0xD800 <= cp <= 0xDFFF or not predicate(chr(cp)):
-            continue
-        if ranges and ranges[-1][1] == cp - 1:
-            ranges[-1][1] = cp
-        else:
-            ranges.append([cp, cp])
-    return "".join(f"\\x{{{lo:x}}}" if lo == hi else f"\\x{{{lo:x}}}-\\x{{{hi:x}}}" for lo, hi in ranges)
-
-
-_REGEX_CLASSES: tuple[str, str, str] | None = None
-
-
-def _regex_classes() -> tuple[str, str, str]:
-    """RE2 classes of ``str.isspace`` characters, of those except " ", and of the characters with
-    ``unicodedata.combining(c) != 0`` (computed once; about 0.3 s)."""
-    global _REGEX_CLASSES
-    if _REGEX_CLASSES is None:
-        _REGEX_CLASSES = (_char_class(str.isspace), _char_class(lambda c: c.isspace() and c != " "),
-                          _char_class(unicodedata.combining))
-    return _REGEX_CLASSES
 
 
 def __getattr__(name: str):

@@ -37,7 +37,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from albert_tf import checkpoints, squad_postprocess  # noqa: E402
+from albert_tf import checkpoints
+from albert_tf.tasks.squad import postprocess as squad_postprocess  # noqa: E402
 from albert_tf.configs import AlbertConfig  # noqa: E402
 from albert_tf.core import driver  # noqa: E402
 from albert_tf.export import deploy, serving  # noqa: E402
@@ -112,7 +113,7 @@ def _export_and_restore(task) -> tuple[dict[str, str], object, str]:
 
 
 def bench_sst2(work_dir: str) -> None:
-    from albert_tf.tasks.glue import ClassifierRun, GlueTask
+    from albert_tf.tasks.glue.task import ClassifierRun, GlueTask
 
     settings = dict(task_name="SST-2", data_dir=FLAGS.data_dir, output_dir=FLAGS.run_dir,
                     albert_config_file=FLAGS.albert_config_file, spm_model_file=FLAGS.spm_model_file,
@@ -145,8 +146,8 @@ def bench_sst2(work_dir: str) -> None:
 
 
 def bench_squad(work_dir: str) -> None:
-    from albert_tf.export.squad import SquadFeatureServing
-    from albert_tf.tasks.squad import SquadRun, SquadTask
+    from albert_tf.tasks.squad.export import SquadFeatureServing
+    from albert_tf.tasks.squad.task import SquadRun, SquadTask
 
     settings = dict(output_dir=FLAGS.run_dir, predict_file=FLAGS.predict_file,
                     albert_config_file=FLAGS.albert_config_file, spm_model_file=FLAGS.spm_model_file,

@@ -44,7 +44,7 @@ import albert_tf  # noqa: E402
 from albert_tf import optimization  # noqa: E402
 from albert_tf.core import distribute  # noqa: E402
 from albert_tf.modeling import ENCODER_INPUTS  # noqa: E402
-from albert_tf.tasks.pretraining import pretraining_loss  # noqa: E402
+from albert_tf.tasks.pretraining.task import pretraining_loss  # noqa: E402
 
 flags.DEFINE_string("preset", "base_v2", "Model config preset (see albert_tf.PRESETS): base_v2, large_v2, "
                     "xlarge_v2, xxlarge_v2, ...")

@@ -95,7 +95,8 @@ def count_records(paths: list[str]) -> int:
 _PHASES = r"""
 import json, os, random, resource, sys, time
 sys.path.insert(0, {root!r})
-from albert_tf.data import pretraining, tfrecord
+from albert_tf.data import tfrecord
+from albert_tf.tasks.pretraining import data as pretraining
 options = pretraining.PretrainingOptions(max_seq_length={seq}, max_predictions_per_seq={preds}, dupe_factor=1)
 with open("/proc/self/statm") as f:
     startup_rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -118,7 +119,8 @@ print(json.dumps(dict(read_tokenize=t1 - t0, build_write=t2 - t1, instances=coun
 _BEAM = r"""
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-from albert_tf.data import pretraining, pretraining_beam
+from albert_tf.tasks.pretraining import data as pretraining
+from albert_tf.tasks.pretraining import beam as pretraining_beam
 options = pretraining.PretrainingOptions(max_seq_length={seq}, max_predictions_per_seq={preds}, dupe_factor={dupe})
 args = ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers={workers}"]
 start = time.perf_counter()

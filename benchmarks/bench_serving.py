@@ -4,7 +4,7 @@
         [--spm_model_file=tests/fixtures/tokenization/tiny-clean.model]
 
 Builds an `AlbertClassifier` (random weights; --preset config) for MRPC, exports it with
-`albert_tf.tasks.glue.export_classifier` (the same SavedModels `run_classifier.py --export_dir` writes),
+`albert_tf.tasks.glue.export.export_classifier` (the same SavedModels `run_classifier.py --export_dir` writes),
 loads the text SavedModel back with `tf.saved_model.load` and calls its `serving_default` signature the
 way a server does: in-graph SentencePiece tokenisation, packing to --seq_length, the encoder and the head.
 Reports p50/p99 latency of single requests (batch 1) and the throughput of --batch_size requests per call,
@@ -27,7 +27,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 import albert_tf  # noqa: E402
-from albert_tf.tasks import glue  # noqa: E402
+from albert_tf.tasks.glue import export as glue  # noqa: E402
 
 flags.DEFINE_string("preset", "base_v2", "Model config preset (see albert_tf.PRESETS).")
 flags.DEFINE_integer("seq_length", 128, "max_seq_length of the exported model.")

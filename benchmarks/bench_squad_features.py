@@ -56,7 +56,7 @@ def contexts_file(input_file: str, path: str) -> str:
 
 def read_outputs(output_file: str) -> bytes:
     """The TFRecord bytes plus the side file's bytes (when written)."""
-    from albert_tf.data import squad
+    from albert_tf.tasks.squad import data as squad
 
     data = b""
     for path in (output_file, squad.eval_features_path(output_file)):
@@ -69,7 +69,7 @@ def read_outputs(output_file: str) -> bytes:
 def main(argv: list[str]) -> None:
     del argv
     from albert_tf import tokenization
-    from albert_tf.data import squad
+    from albert_tf.tasks.squad import data as squad
     from albert_tf.demo import train_sentencepiece
 
     work_dir = FLAGS.work_dir or tempfile.mkdtemp(prefix="bench_squad_")

@@ -6,8 +6,8 @@
 
 One randomly initialised small model (hidden 32, one layer; seeded) answers every question twice:
 
-- Python: `albert_tf.data.squad` features (``write_squad_features`` + the side file), the Keras model on
-  them, `albert_tf.squad_postprocess.postprocess` (what ``run_squad.py --do_predict`` does);
+- Python: `albert_tf.tasks.squad.data` features (``write_squad_features`` + the side file), the Keras model on
+  them, `albert_tf.tasks.squad.postprocess.postprocess` (what ``run_squad.py --do_predict`` does);
 - graph: ``export_squad(...)``'s raw-text SavedModel, reloaded, on the raw (question, context) strings.
 
 Both use the same weights, so they pick the same span exactly when the graph builds the same features
@@ -55,9 +55,10 @@ def python_answers(model, examples, spm_model_file: str, work_dir: str) -> dict[
     import numpy as np
     import tensorflow as tf
 
-    from albert_tf import squad_postprocess, tokenization
-    from albert_tf.data import squad
-    from albert_tf.export.squad import raw_outputs
+    from albert_tf import tokenization
+    from albert_tf.tasks.squad import postprocess as squad_postprocess
+    from albert_tf.tasks.squad import data as squad
+    from albert_tf.tasks.squad.export import raw_outputs
 
     features_file = os.path.join(work_dir, "eval.tf_record")
     tokenizer = tokenization.FullTokenizer(spm_model_file=spm_model_file, do_lower_case=True)
@@ -90,9 +91,9 @@ def main(argv: list[str]) -> None:
     import tensorflow_text  # noqa: F401  (the raw-text SavedModel's ops)
 
     from albert_tf import AlbertConfig, tokenization
-    from albert_tf.data import squad
+    from albert_tf.tasks.squad import data as squad
     from albert_tf.demo import train_sentencepiece
-    from albert_tf.export.squad import export_squad
+    from albert_tf.tasks.squad.export import export_squad
     from albert_tf.modeling import models
 
     work_dir = FLAGS.work_dir or tempfile.mkdtemp(prefix="measure_squad_export_")

@@ -9,3 +9,11 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+
+
+def bound(task_cls, run):
+    """A task bound to the context its driver run would build (model source, config, tokenizer), for tests
+    that call task methods without running the driver."""
+    from albert_tf.core import context
+
+    return task_cls(run, context.build(run))

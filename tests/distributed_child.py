@@ -188,9 +188,9 @@ def _worker(out_path: str, model_dir: str) -> None:
 def albert_tasks(data: str, root: str, **overrides: Any) -> dict[str, Any]:
     """GLUE (RTE), SQuAD v2.0 and RACE on the tiny data `tests/test_training.py` writes under `data`, each
     with its outputs in `root/<name>`: eval sets whose sizes are not multiples of the batches."""
-    from albert_tf.tasks.glue import ClassifierRun, GlueTask
-    from albert_tf.tasks.race import RaceRun, RaceTask
-    from albert_tf.tasks.squad import SquadRun, SquadTask
+    from albert_tf.tasks.glue.task import ClassifierRun, GlueTask
+    from albert_tf.tasks.race.task import RaceRun, RaceTask
+    from albert_tf.tasks.squad.task import SquadRun, SquadTask
 
     spm = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "tokenization", "tiny-clean.model")
     common = dict(albert_config_file=os.path.join(data, "albert_config.json"), spm_model_file=spm, max_seq_length=32,

@@ -20,7 +20,10 @@ from typing import Any, Callable, Iterator
 import tensorflow as tf
 
 from albert_tf import tokenization
-from albert_tf.data import glue, pretraining, race, squad
+from albert_tf.tasks.glue import data as glue
+from albert_tf.tasks.pretraining import data as pretraining
+from albert_tf.tasks.race import data as race
+from albert_tf.tasks.squad import data as squad
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPM_MODEL = os.path.join(ROOT, "tests", "fixtures", "tokenization", "tiny-clean.model")

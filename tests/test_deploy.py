@@ -13,11 +13,11 @@ import tensorflow as tf
 from albert_tf import checkpoints
 from albert_tf.configs import AlbertConfig
 from albert_tf.export import deploy, serving
-from albert_tf.export.squad import SquadFeatureServing
+from albert_tf.tasks.squad.export import SquadFeatureServing
 from albert_tf.modeling import (AlbertClassifier, AlbertModel, AlbertMultipleChoice, AlbertPretrainer,
                                 AlbertQuestionAnswering, AlbertSquadV2)
-from albert_tf.tasks.glue import head_outputs
-from albert_tf.tasks.race import choice_outputs
+from albert_tf.tasks.glue.task import head_outputs
+from albert_tf.tasks.race.task import choice_outputs
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra (tf2onnx, onnx, onnxruntime) is not installed")
 pytest.importorskip("tf2onnx", reason="the onnx extra (tf2onnx, onnx, onnxruntime) is not installed")

@@ -51,6 +51,7 @@ class ToyTask(Task):
 
     name = "toy"
     metric_key = "eval_accuracy"
+    compatibility_fields = ("max_seq_length",)
 
     def num_train_steps(self) -> int:
         return self.settings.train_steps
@@ -87,7 +88,7 @@ class ToyTask(Task):
         return runner.predict(tf.data.Dataset.from_tensor_slices(_examples(5, 2)).batch(2),
                               lambda f, o: o["logits"])
 
-    def export(self, model, export_dir):
+    def export(self, model, export_dir, checkpoint):
         return {"": export_dir}
 
 
@@ -206,17 +207,41 @@ def test_flag_table_is_strict():
     assert run.train_steps == 7 and run.output_dir == "out" and run.scores is None
 
 
-def test_shared_flag_defaults_are_the_run_settings_defaults():
+@pytest.mark.parametrize("module, cls, originals", [
+    ("albert_tf.tasks.glue.settings", "ClassifierRun",
+     {"train_batch_size": 32, "learning_rate": 5e-5, "max_seq_length": 512, "train_step": 1000, "do_train": False}),
+    ("albert_tf.tasks.pretraining.settings", "PretrainingRun",
+     {"train_batch_size": 4096, "learning_rate": 0.00176, "optimizer": "lamb", "num_train_steps": 125000,
+      "num_warmup_steps": 3125, "max_seq_length": 512, "max_predictions_per_seq": 20, "do_train": True,
+      "save_checkpoints_steps": 5000, "eval_batch_size": 64}),
+    ("albert_tf.tasks.race.settings", "RaceRun",
+     {"do_train": True, "do_eval": True, "learning_rate": 1e-5, "train_step": 12000, "warmup_step": 1000,
+      "max_seq_length": 512, "max_qa_length": 128, "save_checkpoints_steps": 100}),
+    ("albert_tf.tasks.squad.settings", "SquadRun",
+     {"max_seq_length": 384, "doc_stride": 128, "max_query_length": 64, "num_train_epochs": 3.0,
+      "n_best_size": 20, "max_answer_length": 30, "start_n_top": 5, "end_n_top": 5}),
+])
+def test_flags_are_generated_from_the_settings_with_the_original_defaults(module, cls, originals):
+    """Each script's flags come from its settings class: one flag per flagged field, with the field's default
+    and help; unflagged fields have none; the original release's defaults (spec, not this code) hold."""
+    import importlib
+
+    settings_cls = getattr(importlib.import_module(module), cls)
     values = flags.FlagValues()
-    runtime_flags.define_driver_flags(flag_values=values)
+    runtime_flags.define_flags(settings_cls, values)
+    runtime_flags.define_runtime_flags(values)
     values(["prog"])
-    defaults = RunSettings(output_dir="x")
-    derived = ("steps_per_loop", "jit_compile")  # None: from --iterations_per_loop / the device kind
-    shared = [f.name for f in dataclasses.fields(RunSettings)
-              if f.name in values and f.name not in ("output_dir",) + derived]
-    assert len(shared) >= 15
-    for name in shared:
-        assert values[name].value == getattr(defaults, name), name
+    for field in dataclasses.fields(settings_cls):
+        kind = field.metadata.get("kind")
+        if kind == "flag":
+            default = None if field.default is dataclasses.MISSING else field.default
+            flag = values[field.name]
+            assert flag.help.endswith(field.metadata["help"]), field.name  # enums prefix their choices
+            assert flag.default == default or (default != default and flag.default != flag.default), field.name
+        elif kind == "unflagged":
+            assert field.name not in values, field.name
+    for name, value in originals.items():
+        assert values[name].value == value, name
 
 
 def _driver_process(out, **overrides) -> subprocess.Popen:

@@ -12,9 +12,10 @@ import tensorflow as tf
 
 from albert_tf import checkpoints
 from albert_tf.export import serving as export
-from albert_tf.tasks.glue import export_checkpoint, head_outputs
+from albert_tf.runs import export_classifier_checkpoint as export_checkpoint
+from albert_tf.tasks.glue.export import head_outputs
 from albert_tf.configs import AlbertConfig
-from albert_tf.data import glue
+from albert_tf.tasks.glue import data as glue
 from albert_tf.data.classifier_features import InputExample, convert_single_example, label_map_for, serialize_features
 from albert_tf.modeling import AlbertClassifier, AlbertModel
 from albert_tf.tokenization import FullTokenizer, preprocess_text

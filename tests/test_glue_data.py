@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from albert_tf import tokenization
 from albert_tf.data import classifier_features as cf
-from albert_tf.data import glue
+from albert_tf.tasks.glue import data as glue
 from albert_tf.data.classifier_features import InputExample
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -20,7 +20,7 @@ import albert_tf  # noqa: E402
 from albert_tf import optimization  # noqa: E402
 from albert_tf.core import distribute, trainer as training  # noqa: E402
 from albert_tf.modeling import layers  # noqa: E402
-from albert_tf.tasks.pretraining import pretraining_loss  # noqa: E402
+from albert_tf.tasks.pretraining.task import pretraining_loss  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:Input dict contained keys")
 

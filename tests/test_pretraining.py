@@ -8,7 +8,8 @@ import pytest
 
 import albert_tf
 from albert_tf import checkpoints, metrics
-from albert_tf.tasks import pretraining
+from albert_tf import runs
+from albert_tf.tasks.pretraining import task as pretraining
 from albert_tf.checkpoints import read_original_checkpoint
 from albert_tf.data import records
 from conftest import ROOT
@@ -55,7 +56,7 @@ def _run(setup, output_dir, **overrides):
                   max_predictions_per_seq=PRED, num_train_steps=2, num_warmup_steps=1, save_checkpoints_steps=1,
                   max_eval_steps=3, steps_per_loop=1, write_summaries=False)
     values.update(overrides)
-    return pretraining.run_pretraining(pretraining.PretrainingRun(**values))
+    return runs.run_pretraining(pretraining.PretrainingRun(**values))
 
 
 def test_train_and_eval_writes_the_original_outputs(setup, tmp_path):

@@ -15,7 +15,9 @@ import pytest
 
 beam = pytest.importorskip("apache_beam")
 
-from albert_tf.data import pretraining, pretraining_beam, tfrecord  # noqa: E402
+from albert_tf.data import tfrecord
+from albert_tf.tasks.pretraining import data as pretraining
+from albert_tf.tasks.pretraining import beam as pretraining_beam  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
 from test_pretraining_data import SPM_MODEL, doc_line_corpus, english_corpus  # noqa: E402

@@ -1,4 +1,4 @@
-"""Tests of create_pretraining_data (albert_tf.data.pretraining) and the pretraining TFRecord reader.
+"""Tests of create_pretraining_data (albert_tf.tasks.pretraining.data) and the pretraining TFRecord reader.
 
 Corpora are generated here. The WordPiece corpus names every word after its document and line
 (`d{doc}l{line}`, optionally followed by `##a`/`##b` pieces), so a test can tell from the tokens alone where
@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 
 from albert_tf import tokenization
-from albert_tf.data import pretraining
+from albert_tf.tasks.pretraining import data as pretraining
 
 from conftest import FIXTURES, ROOT
 

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from albert_tf import tokenization
-from albert_tf.data import race
+from albert_tf.tasks.race import data as race
 from conftest import FIXTURES, ROOT
 
 SPM_MODEL = os.path.join(FIXTURES, "tokenization", "tiny-clean.model")

@@ -16,10 +16,14 @@ import pytest
 import sentencepiece as spm
 import tensorflow as tf
 
-from albert_tf import checkpoints, squad_eval, tokenization
+from albert_tf import checkpoints, tokenization
+from albert_tf.tasks.squad import evaluate as squad_eval
 from albert_tf.configs import AlbertConfig
 from albert_tf.core import cli, run_dir
-from albert_tf.data import cache, glue, pretraining, task_names, text_checks
+from albert_tf.data import cache, text_checks
+from albert_tf.tasks.glue import data as glue
+from albert_tf.tasks.pretraining import data as pretraining
+from albert_tf.tasks.glue import names as task_names
 from albert_tf.demo import DemoOptions, demo_settings, eval_history_table, small_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -18,9 +18,10 @@ import tf_keras as keras
 import albert_tf
 from albert_tf import checkpoints, metrics
 from albert_tf.core.best_checkpoint import read_best_trial
-from albert_tf.tasks.glue import ClassifierRun, run_classifier
+from albert_tf.runs import run_classifier
+from albert_tf.tasks.glue.settings import ClassifierRun
 from albert_tf.configs import AlbertConfig
-from albert_tf.data import glue
+from albert_tf.tasks.glue import data as glue
 from albert_tf.modeling import AlbertClassifier, AlbertModel
 from albert_tf.tokenization import FullTokenizer
 

@@ -1,4 +1,4 @@
-"""RACE fine-tuning (albert_tf.tasks.race, run_race.py) on small generated RACE-format articles.
+"""RACE fine-tuning (albert_tf.tasks.race.task, run_race.py) on small generated RACE-format articles.
 
 One command-line run trains a tiny ALBERT for two steps (with gradient accumulation and recompute),
 evaluates both checkpoints on dev with the middle/high split, predicts the test set and exports a
@@ -20,10 +20,12 @@ import tensorflow as tf
 from albert_tf import checkpoints, metrics
 from albert_tf.configs import AlbertConfig
 from albert_tf.core import driver
-from albert_tf.data import race
+from albert_tf.core.context import RunContext
+from albert_tf.tasks.race import data as race
 from albert_tf.modeling import AlbertMultipleChoice
-from albert_tf.tasks.race import RaceRun, RaceTask
-from conftest import FIXTURES, ROOT
+from albert_tf.tasks.race.task import RaceRun, RaceTask
+from albert_tf.tokenization import FullTokenizer
+from conftest import FIXTURES, ROOT, bound
 
 SPM_MODEL = os.path.join(FIXTURES, "tokenization", "tiny-clean.model")
 TINY_V2 = os.path.join(FIXTURES, "original_release", "tiny_v2")
@@ -220,9 +222,9 @@ def test_existing_predict_file_is_used_as_is(setup, trained, tmp_path):
     assert lines[0] == "***** Predict results *****" and not any(line.startswith("best") for line in lines)
 
     longer = dataclasses.replace(run, max_seq_length=SEQ + 8)
-    with pytest.raises(ValueError, match=r"original_features.tf_record have max_seq_length 32, but "
+    with pytest.raises(ValueError, match=r"original_features.tf_record was written with max_seq_length=32, but "
                                          r"--max_seq_length=40"):
-        RaceTask(longer).features("predict")
+        RaceTask(longer, RunContext(longer)).features("predict")
 
 
 def _write(prefix, tensors):
@@ -272,7 +274,7 @@ def test_both_layouts_give_the_same_features_and_side_file(setup, tmp_path):
     per_file.mkdir(parents=True)
     for i, line in enumerate(open(source).read().splitlines(), start=1):
         (per_file / f"{i}.txt").write_text(line)
-    tokenizer = RaceTask(RaceRun(output_dir=str(tmp_path), spm_model_file=SPM_MODEL)).tokenizer
+    tokenizer = FullTokenizer(spm_model_file=SPM_MODEL)
     files = []
     for data_dir in (race.race_root(setup["data_dir"]), str(tmp_path)):
         out = str(tmp_path / f"features{len(files)}" / "dev.tf_record")
@@ -329,7 +331,7 @@ def test_bad_settings_fail_before_any_work(setup, tmp_path, overrides, error, me
                   spm_model_file=SPM_MODEL, max_seq_length=SEQ, max_qa_length=QA)
     values.update(overrides)
     with pytest.raises(error, match=message):
-        RaceTask(RaceRun(**values)).validate()
+        bound(RaceTask, RaceRun(**values)).validate()
     assert not (tmp_path / "out").exists()
 
 

@@ -15,7 +15,8 @@ import pytest
 import tensorflow as tf
 
 from albert_tf import tokenization
-from albert_tf.data import cache, squad
+from albert_tf.data import cache
+from albert_tf.tasks.squad import data as squad
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPM_MODEL = os.path.join(ROOT, "tests", "fixtures", "tokenization", "tiny-clean.model")
@@ -421,15 +422,16 @@ def test_files_do_not_depend_on_the_number_of_workers(tokenizer, tmp_path, monke
 
 
 def test_task_rebuilds_stale_features_and_uses_given_files_without_fingerprint(tmp_path):
-    from albert_tf.tasks.squad import SquadRun, SquadTask  # Keras models: imported by this test only
+    from albert_tf.core.context import RunContext
+    from albert_tf.tasks.squad.task import SquadRun, SquadTask  # Keras models: imported by this test only
 
     path = generated_squad_file(tmp_path)
     train_file = str(tmp_path / "out" / "train.tf_record")
 
     def task(max_query_length, **kwargs):
-        return SquadTask(SquadRun(output_dir=str(tmp_path / "out"), spm_model_file=SPM_MODEL, train_file=path,
-                                  predict_file=path, max_seq_length=40, doc_stride=8,
-                                  max_query_length=max_query_length, **kwargs))
+        run = SquadRun(output_dir=str(tmp_path / "out"), spm_model_file=SPM_MODEL, train_file=path,
+                       predict_file=path, max_seq_length=40, doc_stride=8, max_query_length=max_query_length, **kwargs)
+        return SquadTask(run, RunContext(run))  # the tokenizer from the settings; no model is built
 
     def sep_position(feature_file):  # the first [SEP]: 1 + the question's (cut) length
         return list(read_raw(feature_file)[0].features.feature["input_ids"].int64_list.value).index(SEP)

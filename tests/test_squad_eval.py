@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from albert_tf import squad_eval as ev
+from albert_tf.tasks.squad import evaluate as ev
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

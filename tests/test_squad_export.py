@@ -1,4 +1,4 @@
-"""SQuAD exports (albert_tf.export.squad): the raw-output SavedModel and the TFLite file give the Keras
+"""SQuAD exports (albert_tf.tasks.squad.export): the raw-output SavedModel and the TFLite file give the Keras
 model's outputs, and the raw-text SavedModel gives the answers of the Python path (feature writer +
 Keras model + squad_postprocess), all reloaded in a new process."""
 import json
@@ -12,10 +12,11 @@ import pytest
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from albert_tf import squad_postprocess, tokenization
+from albert_tf import tokenization
+from albert_tf.tasks.squad import postprocess as squad_postprocess
 from albert_tf.configs import AlbertConfig
-from albert_tf.data import squad
-from albert_tf.export import squad as squad_export
+from albert_tf.tasks.squad import data as squad
+from albert_tf.tasks.squad import export as squad_export
 from albert_tf.modeling.models import AlbertQuestionAnswering, AlbertSquadV2
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

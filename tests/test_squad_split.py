@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from albert_tf.data import squad_split
+from albert_tf.tasks.squad import split as squad_split
 from conftest import ROOT
 
 
@@ -41,7 +41,7 @@ def test_command_writes_files_the_reader_accepts_and_never_overwrites(tmp_path):
     result = run(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "train.json: 2 articles, 4 questions" in result.stdout
-    from albert_tf.data import squad
+    from albert_tf.tasks.squad import data as squad
     assert len(squad.read_squad_examples(str(tmp_path / "train.json"), is_training=True)) == 4
     assert json.loads((tmp_path / "dev.json").read_text())["version"] == "1.1"
     before = (tmp_path / "train.json").read_bytes()

@@ -5,9 +5,11 @@ through the driver and the original `run_squad_v1.py` command line.
 Every SQuAD file is generated here: contexts that need several windows, accents, answers at the first and
 last character, unanswerable questions (v2.0).
 """
+import collections
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import types
@@ -17,14 +19,19 @@ import pytest
 import tensorflow as tf
 
 import albert_tf
-from albert_tf import checkpoints, squad_eval, squad_postprocess as post
+from albert_tf import checkpoints
+from albert_tf.tasks.squad import evaluate as squad_eval
+from albert_tf.tasks.squad import postprocess as post
 from albert_tf.configs import AlbertConfig
+from albert_tf.checkpoints import source as model_source
 from albert_tf.core import driver
-from albert_tf.data import squad
+from albert_tf.core.context import RunContext
+from albert_tf.tasks.squad import data as squad
 from albert_tf.modeling.heads import SquadV2Head
 from albert_tf.modeling.models import AlbertQuestionAnswering, AlbertSquadV2
-from albert_tf.tasks.squad import SquadRun, SquadTask
+from albert_tf.tasks.squad.task import SquadRun, SquadTask
 from albert_tf.tokenization import FullTokenizer
+from conftest import bound
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPM_MODEL = os.path.join(ROOT, "tests", "fixtures", "tokenization", "tiny-clean.model")
@@ -354,20 +361,20 @@ def test_bad_input_messages(tmp_path):
     common = dict(output_dir=str(tmp_path / "out"), albert_config_file=str(config), spm_model_file=SPM_MODEL,
                   max_seq_length=SEQ, max_query_length=QUERY)
     with pytest.raises(squad.SquadDataError, match=r"v2\.json.*--squad_version=v2\.0"):
-        SquadTask(SquadRun(**common, squad_version="v1.1", do_train=True, train_file=v2_path)).validate()
+        bound(SquadTask, SquadRun(**common, squad_version="v1.1", do_train=True, train_file=v2_path)).validate()
     with pytest.raises(ValueError, match="--do_train needs --train_file"):
-        SquadTask(SquadRun(**common, do_train=True)).num_train_steps()  # the driver asks before validate()
+        bound(SquadTask, SquadRun(**common, do_train=True)).num_train_steps()  # the driver asks before validate()
     (tmp_path / "bad.json").write_text("{\"data\": [")
     with pytest.raises(squad.SquadDataError, match=r"bad\.json: not valid JSON"):
-        SquadTask(SquadRun(**common, do_predict=True, predict_file=str(tmp_path / "bad.json"))).validate()
+        bound(SquadTask, SquadRun(**common, do_predict=True, predict_file=str(tmp_path / "bad.json"))).validate()
     test_file = tmp_path / "test.json"
     test_file.write_text(json.dumps({"data": [{"paragraphs": [{"context": "a b", "qas": [
         {"id": "t", "question": "?", "answers": []}]}]}]}))
     with pytest.raises(ValueError, match="no gold answers"):
-        SquadTask(SquadRun(**common, do_eval=True, predict_file=str(test_file))).validate()
+        bound(SquadTask, SquadRun(**common, do_eval=True, predict_file=str(test_file))).validate()
     with pytest.raises(ValueError, match="--max_seq_length=70 exceeds max_position_embeddings=64"):
-        SquadTask(SquadRun(**{**common, "max_seq_length": 70}, do_predict=True, predict_file=v2_path,
-                           squad_version="v2.0")).validate()
+        bound(SquadTask, SquadRun(**{**common, "max_seq_length": 70}, do_predict=True, predict_file=v2_path,
+                                  squad_version="v2.0")).validate()
     # A question whose context cannot be aligned is reported with its id and counted.
     tokenizer = FullTokenizer(spm_model_file=SPM_MODEL)
     examples = [squad.SquadExample("ok", "Who?", ACCENTS), squad.SquadExample("bad", "Where?", "a  b")]
@@ -395,20 +402,34 @@ def runs(tmp_path_factory):
     out = {}
     for version in ("v1.1", "v2.0"):
         path, data = squad_file(root / f"{version}.json", version)
+        predict_path = str(root / f"{version}_dev.json")
+        shutil.copy(path, predict_path)
         run = SquadRun(output_dir=str(root / f"out_{version}"), squad_version=version, train_file=path,
-                       predict_file=path, albert_config_file=str(config), spm_model_file=SPM_MODEL,
+                       predict_file=predict_path, albert_config_file=str(config), spm_model_file=SPM_MODEL,
                        max_seq_length=SEQ, doc_stride=STRIDE, max_query_length=QUERY, train_batch_size=2,
                        num_train_epochs=1.0, learning_rate=1e-3, save_checkpoints_steps=100, steps_per_loop=100,
                        predict_batch_size=4, do_train=True, do_eval=True, do_predict=True, start_n_top=3,
                        end_n_top=2)
-        result = driver.run(SquadTask(run))
-        out[version] = (run, data, result)
+        parses = collections.Counter()  # every JSON read of the SQuAD package goes through load_json
+        with pytest.MonkeyPatch.context() as patch:
+            read = squad_eval.load_json
+            patch.setattr(squad_eval, "load_json", lambda p, what: parses.update([p]) or read(p, what))
+            result = driver.run(SquadTask(run))
+        out[version] = (run, data, result, parses)
     return out
 
 
 @pytest.mark.parametrize("version", ["v1.1", "v2.0"])
+def test_each_squad_file_is_parsed_once_per_run(runs, version):
+    """Train, evaluate every checkpoint and predict: the train and the predict JSON are each parsed once
+    (the schedule, version checks, features, post-processing and scoring share the parse)."""
+    run, _, _, parses = runs[version]
+    assert parses == {run.train_file: 1, run.predict_file: 1}
+
+
+@pytest.mark.parametrize("version", ["v1.1", "v2.0"])
 def test_train_evaluate_predict(runs, version):
-    run, data, result = runs[version]
+    run, data, result, _ = runs[version]
     out = run.output_dir
     questions = [qa["id"] for article in data["data"] for p in article["paragraphs"] for qa in p["qas"]]
     # Steps count questions, not features: int(6 or 8 questions / 2 * 1.0).
@@ -449,7 +470,7 @@ def _cli_args(run, version, out):
 
 
 def test_postprocess_command_reproduces_the_run(runs, tmp_path, capsys):
-    for version, (run, data, result) in runs.items():
+    for version, (run, data, result, _) in runs.items():
         out = tmp_path / version
         args = _cli_args(run, version, out) + (["--tune_null_threshold"] if version == "v2.0" else [])
         assert post.main(args) == 0
@@ -496,7 +517,8 @@ def test_v2_export_uses_the_threshold_tuned_with_the_best_checkpoint(tmp_path, m
     """A v2.0 run records the tuned threshold per checkpoint; the export uses the best checkpoint's one
     (so the raw-text model answers as the run's predictions.json), --null_score_diff_threshold wins."""
     from albert_tf.core.best_checkpoint import BEST_CHECKPOINT, BestCheckpointTracker
-    from albert_tf.export import deploy, squad as squad_export
+    from albert_tf.export import deploy
+    from albert_tf.tasks.squad import export as squad_export
 
     out = tmp_path / "run"
     out.mkdir()
@@ -516,7 +538,8 @@ def test_v2_export_uses_the_threshold_tuned_with_the_best_checkpoint(tmp_path, m
     def export(**overrides):
         run = SquadRun(output_dir=str(out), squad_version=overrides.pop("squad_version", "v2.0"),
                        spm_model_file=SPM_MODEL, **overrides)
-        SquadTask(run).export(None, str(tmp_path / "export"))
+        serving = driver.serving_info(str(out), model_source.resolve_tf1(str(out / BEST_CHECKPOINT)))
+        SquadTask(run, RunContext(run)).export(None, str(tmp_path / "export"), serving)
 
     export()
     export(null_score_diff_threshold=-0.5)

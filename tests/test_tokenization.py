@@ -414,7 +414,8 @@ def test_hugging_face_text_options_give_transformers_ids(tmp_path, keep_accents,
     AlbertTokenizer does (its ``` `` ``` / ``''`` quote rewrite aside, which the sample avoids), and they
     reach the GLUE, RACE and SQuAD text normalisation."""
     transformers = pytest.importorskip("transformers")
-    from albert_tf.data import glue, squad
+    from albert_tf.tasks.glue import data as glue
+    from albert_tf.tasks.squad import data as squad
 
     directory = tmp_path / "hf"
     directory.mkdir()

@@ -6,23 +6,13 @@ and `source`, the one resolution of what a path holds), and the loaders above th
 `transformers`, `hub`). The public names below are imported on first use, so that importing a format
 reader does not import the models.
 """
-import importlib
+from albert_tf.lazy_names import attach
 
-_EXPORTS = {
+attach(globals(), {
     "CheckpointMismatchError": "tf1", "CorruptCheckpointError": "tf1", "LoadReport": "tf1",
     "checkpoint_global_step": "tf1", "load_variables": "tf1", "open_checkpoint": "tf1",
     "prune_checkpoints": "tf1", "read_original_checkpoint": "tf1", "resolve_checkpoint_path": "tf1",
     "save_original_checkpoint": "tf1", "step_checkpoints": "tf1", "write_checkpoint_state": "tf1",
     "has_variables": "loading", "initialize_from_checkpoint": "loading", "load_original_checkpoint": "loading",
     "ModelSource": "source", "resolve": "source",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"albert_tf.checkpoints.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'albert_tf.checkpoints' has no attribute {name!r}")
+})

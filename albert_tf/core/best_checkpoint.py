@@ -11,6 +11,7 @@ Files in the output directory:
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Optional
 
@@ -18,7 +19,6 @@ import tensorflow as tf
 from absl import logging
 
 from albert_tf import metrics
-from albert_tf.core.task import better
 
 BEST_CHECKPOINT = "model.ckpt-best"
 EVAL_RESULTS = "eval_results.txt"
@@ -63,6 +63,15 @@ def copy_checkpoint(source: str, target: str) -> None:
         tf.io.gfile.copy(path, final + ".tmp", overwrite=True)
         tf.io.gfile.rename(final + ".tmp", final, overwrite=True)
     logging.info("Copied %s to %s", source, target)
+
+
+def better(value: float, best: Optional[float], higher_is_better: bool = True) -> bool:
+    """Whether `value` beats `best` (None: nothing yet; a NaN never beats a number)."""
+    if best is None or (math.isnan(best) and not math.isnan(value)):
+        return True
+    if math.isnan(value):
+        return False
+    return value > best if higher_is_better else value < best
 
 
 class BestCheckpointTracker:

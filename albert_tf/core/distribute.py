@@ -12,7 +12,7 @@ from typing import Iterator, Optional
 import tensorflow as tf
 import tf_keras as keras
 
-from albert_tf.core.flags import STRATEGY_TYPES
+from albert_tf.core.settings import STRATEGY_TYPES
 
 
 # User-facing precision names (the ``--mixed_precision`` flag) -> tf_keras policy names.

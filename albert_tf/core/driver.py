@@ -40,13 +40,14 @@ import tensorflow as tf
 import tf_keras as keras
 from absl import logging
 
-from albert_tf import checkpoints
-from albert_tf.checkpoints import transformers
-from albert_tf.core import distribute, run_dir
-from albert_tf.core.best_checkpoint import BEST_CHECKPOINT, BestCheckpointTracker, copy_checkpoint
+from albert_tf.checkpoints import loading, source as model_source, tf1 as checkpoints
+from albert_tf.checkpoints.source import ModelSource
+from albert_tf.core import context as run_context, distribute, run_dir
+from albert_tf.core.best_checkpoint import (BEST_CHECKPOINT, BEST_TRIAL, BestCheckpointTracker,
+                                            best_checkpoint_results, copy_checkpoint, read_best_trial)
 from albert_tf.core.evaluator import Evaluator, checkpoint_global_step
-from albert_tf.core.task import EvalSet, Task
-from albert_tf.core.trainer import CHECKPOINT_SUBDIR, Trainer
+from albert_tf.core.task import EvalSet, ServingCheckpoint, Task
+from albert_tf.core.trainer import Trainer
 from albert_tf.optimization import create_optimizer
 
 TF1_PREFIX = "model.ckpt"
@@ -73,8 +74,6 @@ def validate_settings(task: Task) -> None:
         raise ValueError(f"--eval_timeout must be > 0 seconds, got {s.eval_timeout}.")
     if s.keep_checkpoint_max < 0:
         raise ValueError(f"--keep_checkpoint_max must be >= 0 (0 keeps every checkpoint), got {s.keep_checkpoint_max}.")
-    if s.init_checkpoint and not transformers.is_transformers_dir(s.init_checkpoint):
-        checkpoints.resolve_checkpoint_path(s.init_checkpoint)
     if s.export_dir:
         from albert_tf.export import deploy  # the export flags: known names, extras installed
 
@@ -90,22 +89,21 @@ def finetuned_checkpoint(directory: str) -> Optional[str]:
     return steps[-1][1] if steps else None
 
 
-def serving_checkpoint(task: Task, head_names: list[str]) -> str:
+def serving_checkpoint(task: Task, head_names: list[str]) -> ModelSource:
     """The checkpoint to predict and export with: the best (else newest) of `output_dir`, else a
-    fine-tuned `init_checkpoint` (a prefix or a directory searched the same way), one that holds the
-    task's head variables."""
+    fine-tuned `init_checkpoint` (a prefix, a Hugging Face directory, or a directory searched the same
+    way), one that holds the task's head variables."""
     s = task.settings
     found = finetuned_checkpoint(s.output_dir) if s.output_dir else None
     if found:
-        return found
-    if s.init_checkpoint:
-        candidate = None
-        if transformers.is_transformers_dir(s.init_checkpoint):
-            candidate = s.init_checkpoint
-        elif tf.io.gfile.isdir(s.init_checkpoint):
-            candidate = finetuned_checkpoint(s.init_checkpoint)
-        candidate = candidate or checkpoints.resolve_checkpoint_path(s.init_checkpoint)
-        if checkpoints.has_variables(candidate, head_names):
+        return model_source.resolve_tf1(found)
+    init = task.context.init_source
+    if init is not None:
+        candidate = init
+        if init.kind == model_source.TF1 and tf.io.gfile.isdir(init.given):
+            in_dir = finetuned_checkpoint(init.given)
+            candidate = model_source.resolve_tf1(in_dir) if in_dir else init
+        if candidate.has_variables(head_names):
             return candidate
         raise ValueError(f"--init_checkpoint={s.init_checkpoint} is not fine-tuned for {task.name} (it lacks the "
                          f"head variables, e.g. {head_names[0]}). Fine-tune first (--do_train), or pass a "
@@ -113,6 +111,14 @@ def serving_checkpoint(task: Task, head_names: list[str]) -> str:
     raise ValueError(f"No fine-tuned checkpoint to predict or export with: --output_dir={s.output_dir} has no "
                      f"{BEST_CHECKPOINT} or {TF1_PREFIX}-<step>, and no --init_checkpoint was given. Fine-tune "
                      "first with --do_train.")
+
+
+def serving_info(output_dir: str, source: ModelSource) -> ServingCheckpoint:
+    """What the run recorded about the serving checkpoint `source` (see `ServingCheckpoint`)."""
+    trial = os.path.join(output_dir, BEST_TRIAL)
+    return ServingCheckpoint(path=source.location, step=source.global_step(),
+                             best_value=read_best_trial(trial)[2] if tf.io.gfile.exists(trial) else None,
+                             best_record=best_checkpoint_results(output_dir))
 
 
 class _Evaluation:
@@ -145,7 +151,7 @@ class _Evaluation:
 
     def evaluate_files(self, pending: list[tuple[int, str]]) -> None:
         for step, prefix in pending:
-            checkpoints.load_original_checkpoint(self.model, prefix)
+            loading.load_original_checkpoint(self.model, prefix)
             self(step, prefix)
 
     def evaluate_snapshot(self, step: int, prefix: str) -> bool:
@@ -156,7 +162,7 @@ class _Evaluation:
         try:
             try:
                 copy_checkpoint(prefix, snapshot)
-                checkpoints.load_original_checkpoint(self.model, snapshot)
+                loading.load_original_checkpoint(self.model, snapshot)
             except (tf.errors.OpError, FileNotFoundError, checkpoints.CorruptCheckpointError):
                 if tf.io.gfile.exists(prefix + ".index") and tf.io.gfile.glob(prefix + ".data-*"):
                     raise  # still complete where it is: really unreadable
@@ -172,8 +178,8 @@ class _Evaluation:
 def _check_init_checkpoint(task: Task, model: keras.Model) -> None:
     """Fails now, before features are built, when `--init_checkpoint` cannot initialise `model`."""
     if task.settings.init_checkpoint and task.settings.do_train:
-        checkpoints.initialize_from_checkpoint(model, task.settings.init_checkpoint,
-                                               init_from_group0=task.settings.init_from_group0, dry_run=True)
+        loading.initialize_from_checkpoint(model, task.context.init_source,
+                                           init_from_group0=task.settings.init_from_group0, dry_run=True)
 
 
 def _train(task: Task, strategy: tf.distribute.Strategy, model: keras.Model,
@@ -202,7 +208,7 @@ def _train(task: Task, strategy: tf.distribute.Strategy, model: keras.Model,
         steps_per_loop=s.steps_per_loop, log_steps=s.log_steps, save_checkpoints_steps=s.save_checkpoints_steps,
         keep_checkpoint_max=max(s.keep_checkpoint_max, 1), jit_compile=s.jit_compile,
         write_summaries=s.write_summaries, gradient_accumulation_steps=s.gradient_accumulation_steps,
-        init_fn=(lambda m: task.initialize(m, s.init_checkpoint)) if s.init_checkpoint else None,
+        init_fn=(lambda m: task.initialize(m, task.context.init_source)) if s.init_checkpoint else None,
         on_checkpoint=save_and_evaluate)
     if evaluation is not None:
         # Saves of an interrupted run that were written but not evaluated: evaluate them before the
@@ -229,13 +235,13 @@ def _evaluate_saved(task: Task, evaluation: _Evaluation) -> None:
                          evaluation.tracker.trial_path)
         evaluation.evaluate_files(pending)
         return
-    latest = tf.train.latest_checkpoint(os.path.join(s.output_dir, CHECKPOINT_SUBDIR))
+    latest = tf.train.latest_checkpoint(os.path.join(s.output_dir, model_source.TF2_STATE_SUBDIR))
     if latest:
         tf.train.Checkpoint(model=evaluation.model).restore(latest).expect_partial().assert_existing_objects_matched()
         evaluation(checkpoint_global_step(latest) or 0, None)
     elif s.init_checkpoint:
-        report = checkpoints.initialize_from_checkpoint(evaluation.model, s.init_checkpoint,
-                                                        init_from_group0=s.init_from_group0)
+        report = loading.initialize_from_checkpoint(evaluation.model, task.context.init_source,
+                                                    init_from_group0=s.init_from_group0)
         evaluation(checkpoint_global_step(report.path) or 0, None)
     else:
         raise FileNotFoundError(f"--do_eval: no {TF1_PREFIX}-<step> or training state in {s.output_dir} and no "
@@ -275,11 +281,12 @@ def run(task: Task, strategy: Optional[tf.distribute.Strategy] = None) -> dict[s
       `{"train": Trainer summary ({} without training), "eval": [results per evaluated checkpoint],
       "predict": what `Task.predict` returned (None without prediction), "export": {kind: SavedModel dir}}`.
     """
+    task.settings = task.resolve_settings()
     s = task.settings
     validate_settings(task)
     strategy = strategy or distribute.get_strategy("one_device")
-    with strategy.scope():  # a TF-Hub encoder's variables must belong to the strategy
-        task.hub_encoder  # noqa: B018 (loads it once, before the checks that read its config)
+    if task.context is None:  # the model source, encoder, config and tokenizer, resolved once
+        task.context = run_context.build(s, strategy)
     task.validate()
     if s.do_train and task.num_train_steps() < 1:
         raise ValueError(f"{task.name}: the number of training steps must be >= 1, got {task.num_train_steps()}.")
@@ -302,7 +309,7 @@ def run(task: Task, strategy: Optional[tf.distribute.Strategy] = None) -> dict[s
 def _run(task: Task, strategy: tf.distribute.Strategy, chief: bool) -> dict[str, Any]:
     s = task.settings
     with strategy.scope():
-        model = task.build_model(task.hub_encoder)
+        model = task.build_model(task.context.hub_encoder)
     _check_init_checkpoint(task, model)
     evaluation = _Evaluation(task, strategy, model) if s.do_eval else None
     history = evaluation.tracker.previous_results() if evaluation is not None and not s.do_train else []
@@ -320,18 +327,19 @@ def _run(task: Task, strategy: tf.distribute.Strategy, chief: bool) -> dict[str,
 
     predictions, saved_models = None, {}
     if s.do_predict or s.export_dir:
-        prefix = serving_checkpoint(task, sorted(model.head_variables()))
-        logging.info("Predicting/exporting with %s", prefix)
-        if transformers.is_transformers_dir(prefix):  # a fine-tuned Hugging Face model: every head present
-            checkpoints.initialize_from_checkpoint(model, prefix)
+        source = serving_checkpoint(task, sorted(model.head_variables()))
+        logging.info("Predicting/exporting with %s", source.location)
+        # A fine-tuned Hugging Face model has every head; a TF1 checkpoint is loaded strictly.
+        if source.kind == model_source.TRANSFORMERS:
+            loading.initialize_from_checkpoint(model, source)
         else:
-            checkpoints.load_original_checkpoint(model, prefix)
+            loading.load_original_checkpoint(model, source)
+        serving = serving_info(s.output_dir, source)
         if s.do_predict:
             runner = Evaluator(strategy, model, s.jit_compile)
-            if not transformers.is_transformers_dir(prefix):
-                runner.checkpoint_step = checkpoints.checkpoint_global_step(prefix)
+            runner.checkpoint = serving
             predictions = task.predict(model, runner)
         if s.export_dir and chief:
-            saved_models = task.export(model, s.export_dir)
+            saved_models = task.export(model, s.export_dir, serving)
     return {"train": summary, "eval": evaluation.tracker.history if evaluation else [], "predict": predictions,
             "export": saved_models}

@@ -7,22 +7,25 @@ predict and export. The method names follow Model Garden's `official.core.base_t
 `aggregate_logs` / `reduce_aggregated_logs`, `initialize`), restated for this project's needs: exact
 original numerics, the original flags, TF1-layout checkpoints and outputs.
 
-A task is built from its run settings (`RunSettings` plus the task's own fields, named like the
-original flags). A new job needs a `Task` subclass and a thin absl script.
+A task is built from its run settings (`albert_tf.core.settings.RunSettings` plus the task's own fields,
+named like the original flags) and the run's context (`albert_tf.core.context.RunContext`: model source,
+encoder, config, tokenizer, resolved once by the driver). Tasks load nothing themselves. A new job needs a
+`Task` subclass, a settings class and a thin absl script (see docs/architecture.md).
 """
 from __future__ import annotations
 
 import abc
 import dataclasses
-import math
 from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from albert_tf import checkpoints
+from albert_tf.checkpoints import loading
 from albert_tf.configs import AlbertConfig
+from albert_tf.core.context import RunContext
+from albert_tf.core.settings import RunSettings  # noqa: F401  (the settings every task extends)
 
 # A nested structure of tensors: one batch of features, or the model's outputs.
 Nested = Any
@@ -31,48 +34,6 @@ MetricFn = Callable[[Nested, Nested], Any]
 # The fine-tuning tasks' training shuffle seed: the same stream every run, so that a resumed run under a
 # distributed strategy (whose input position cannot be checkpointed) continues it by skipping what was read.
 TRAIN_SHUFFLE_SEED = 12345
-
-
-@dataclasses.dataclass(kw_only=True)
-class RunSettings:
-    """What the driver needs from every task's settings. Task settings subclass this and add their own
-    fields (named like the original flags); each script maps its flags onto them with one explicit table
-    (`albert_tf.core.flags.run_config_from_flags`).
-
-    Task-specific names of the same facts (e.g. GLUE's `train_step`, pretraining's `num_train_steps`) are
-    reported through `Task.num_train_steps()` / `Task.num_warmup_steps()`.
-    """
-
-    output_dir: str
-    init_checkpoint: Optional[str] = None
-    albert_hub_module_handle: Optional[str] = None
-    do_train: bool = False
-    do_eval: bool = False
-    do_predict: bool = False
-    export_dir: Optional[str] = None
-    export_formats: str = "savedmodel"  # comma list, see `albert_tf.export.deploy`
-    export_quantize: str = ""
-    train_batch_size: int = 32
-    eval_batch_size: int = 8
-    predict_batch_size: int = 8
-    optimizer: str = "adamw"
-    learning_rate: float = 5e-5
-    poly_power: float = 1.0
-    start_warmup_step: int = 0
-    save_checkpoints_steps: int = 1000
-    keep_checkpoint_max: int = 5
-    init_from_group0: bool = False
-    # TF2 runtime settings (`albert_tf.core.flags`).
-    steps_per_loop: int = 1000
-    log_steps: Optional[int] = None
-    jit_compile: bool = False
-    write_summaries: bool = True
-    gradient_accumulation_steps: int = 1
-    recompute_grad: bool = False
-    overwrite_output_dir: bool = False
-    # The side-car evaluator (`albert_tf.core.driver`).
-    continuous_eval: bool = False
-    eval_timeout: int = 3600
 
 
 @dataclasses.dataclass
@@ -105,11 +66,14 @@ class Task(abc.ABC):
     metric_key: str = "eval_accuracy"
     higher_is_better: bool = True
 
-    def __init__(self, settings: RunSettings):
+    # Settings fields a rerun in the same output directory must share with the earlier run to resume it,
+    # where the task has them (see `compatibility_facts`).
+    compatibility_fields: tuple[str, ...] = ()
+
+    def __init__(self, settings: RunSettings, context: Optional[RunContext] = None):
         self.settings = settings
-        self._hub_encoder: Optional[keras.layers.Layer] = None
-        self._config: Optional[AlbertConfig] = None
-        self._tokenizer: Any = None
+        # What the run resolved (`albert_tf.core.context.build`); the driver binds it before any other call.
+        self.context = context
         # Set by the driver on a worker other than the chief (see `write_dir`).
         self.scratch_dir: Optional[str] = None
 
@@ -121,35 +85,33 @@ class Task(abc.ABC):
         return self.scratch_dir or self.settings.output_dir
 
     # ------------------------------------------------------------------------------- model inputs
+    def _context(self) -> RunContext:
+        if self.context is None:
+            raise RuntimeError(f"{type(self).__name__} has no run context: driver.run(task) builds one, or pass "
+                               "context=albert_tf.core.context.build(settings).")
+        return self.context
+
     @property
     def hub_encoder(self) -> Optional[keras.layers.Layer]:
-        """The encoder of `--albert_hub_module_handle` (loaded once), or None."""
-        handle = self.settings.albert_hub_module_handle
-        if handle and self._hub_encoder is None:
-            from albert_tf.checkpoints import hub  # TF-Hub reading is only needed with a handle
-
-            self._hub_encoder = hub.from_hub(handle)
-        return self._hub_encoder
+        """The encoder of `--albert_hub_module_handle`, or None."""
+        return self._context().hub_encoder
 
     @property
     def config(self) -> Optional[AlbertConfig]:
-        """The model config: `--albert_config_file`, else that of a Hugging Face `--init_checkpoint`, else
-        that of a TF1 Hub module; None for a TF2 Hub encoder (which needs none)."""
-        if self._config is None:
-            self._config = load_model_config(getattr(self.settings, "albert_config_file", None),
-                                             self.settings.init_checkpoint)
-            if self._config is None and self.hub_encoder is not None:
-                self._config = getattr(self.hub_encoder, "config", None)
-        return self._config
+        """The model config (see `albert_tf.core.context.resolve_config`)."""
+        return self._context().config
 
     @property
     def tokenizer(self) -> Any:
-        """The `FullTokenizer` of the run (see `load_tokenizer`), built once."""
-        if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.settings, self.hub_encoder)
-        return self._tokenizer
+        """The run's `FullTokenizer` (see `albert_tf.core.context.resolve_tokenizer`)."""
+        return self._context().tokenizer
 
     # ------------------------------------------------------------------------------- settings
+    def resolve_settings(self) -> RunSettings:
+        """The settings the run uses, resolved from the given ones before anything else (default: as given;
+        e.g. SQuAD's original scripts turn on evaluation when the predict file has answers)."""
+        return self.settings
+
     def validate(self) -> None:
         """Cheap checks of the settings and inputs, before any expensive work (tokenizing, building
         models): files exist, lengths fit the config, nothing to do is an error. Raise `ValueError` /
@@ -163,20 +125,20 @@ class Task(abc.ABC):
     def compatibility_facts(self) -> dict[str, Any]:
         """What a rerun in the same output directory must share with the earlier run to resume it (kept in
         `run_settings.json`, see `albert_tf.core.run_dir`): the task, the model config, the vocabulary file's
-        hash, the casing and the sequence length, where the task has them."""
+        hash and the task's `compatibility_fields`."""
+        from albert_tf.core.settings import TextSettings
         from albert_tf.data import cache  # light: hashing only
 
         s = self.settings
         facts: dict[str, Any] = {"task": self.name}
-        config = getattr(self, "config", None)
-        if config is not None:
-            facts["albert_config"] = config.to_dict()
-        vocabulary = getattr(s, "spm_model_file", None) or getattr(s, "vocab_file", None)
-        if vocabulary and tf.io.gfile.exists(vocabulary):
-            facts["vocab_sha256"] = cache.file_sha256(vocabulary)
-        for name in ("do_lower_case", "max_seq_length", "max_predictions_per_seq"):
-            if hasattr(s, name):
-                facts[name] = getattr(s, name)
+        if self.context is not None and self.context.config is not None:
+            facts["albert_config"] = self.context.config.to_dict()
+        if isinstance(s, TextSettings):
+            vocabulary = s.spm_model_file or s.vocab_file
+            if vocabulary and tf.io.gfile.exists(vocabulary):
+                facts["vocab_sha256"] = cache.file_sha256(vocabulary)
+        values = dataclasses.asdict(s)
+        facts.update({name: values[name] for name in self.compatibility_fields})
         return facts
 
     def num_warmup_steps(self) -> int:
@@ -196,11 +158,11 @@ class Task(abc.ABC):
         (e.g. from `--albert_hub_module_handle`), else around an `AlbertModel` of the task's config. Called
         under the strategy scope."""
 
-    def initialize(self, model: keras.Model, path: str) -> None:
+    def initialize(self, model: keras.Model, path: Any) -> None:
         """Initialises a new model from `--init_checkpoint` (before training). Default: the one policy of
         `checkpoints.initialize_from_checkpoint` (encoder strictly; heads too when the checkpoint has
         them)."""
-        checkpoints.initialize_from_checkpoint(model, path, init_from_group0=self.settings.init_from_group0)
+        loading.initialize_from_checkpoint(model, path, init_from_group0=self.settings.init_from_group0)
 
     # ------------------------------------------------------------------------------- training
     def micro_batch_size(self) -> int:
@@ -244,40 +206,44 @@ class Task(abc.ABC):
         `write_dir`. `runner.predict(dataset, output_fn)` runs the model (compiled once)."""
         raise NotImplementedError(f"{type(self).__name__} has no prediction (--do_predict).")
 
-    def export(self, model: keras.Model, export_dir: str) -> dict[str, str]:
-        """`--export_dir`: SavedModels of the fine-tuned `model` (see `albert_tf.export.serving`).
-        Returns {kind: directory}."""
+    def export(self, model: keras.Model, export_dir: str, checkpoint: ServingCheckpoint) -> dict[str, str]:
+        """`--export_dir`: SavedModels of the fine-tuned `model`, which holds `checkpoint` (see
+        `albert_tf.export.serving`). Returns {kind: directory}."""
         raise NotImplementedError(f"{type(self).__name__} has no export (--export_dir).")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingCheckpoint:
+    """The checkpoint the driver predicts and exports with, and what the run recorded about it.
+
+    Attributes:
+      path: its prefix (official layout) or Hugging Face directory.
+      step: the training step it was saved at (None when unknown: a release, a converted model).
+      best_value: the best evaluation metric this run recorded (`best_trial.txt`), None without a record.
+      best_record: the `eval_results.txt` block of `model.ckpt-best` (e.g. SQuAD v2.0's tuned threshold),
+        None without one.
+    """
+
+    path: str
+    step: Optional[int] = None
+    best_value: Optional[float] = None
+    best_record: Optional[Mapping[str, Any]] = None
 
 
 class Predictor(abc.ABC):
     """Runs a model over global batches with step functions compiled once per element spec.
 
-    `checkpoint_step` is the training step of the checkpoint whose weights the model holds (None when
-    unknown), for task outputs that record it (RACE's `predict_results.txt`).
+    `checkpoint` is the checkpoint whose weights the model holds (set by the driver for `--do_predict`),
+    for task outputs that record it (RACE's `predict_results.txt`).
     """
 
-    checkpoint_step: Optional[int] = None
+    checkpoint: Optional[ServingCheckpoint] = None
 
     @abc.abstractmethod
     def predict(self, dataset: tf.data.Dataset, output_fn: Optional[Callable[[Nested, Nested], Nested]] = None,
                 num_steps: Optional[int] = None) -> Nested:
         """Numpy arrays of `output_fn(features, outputs)` (default: the outputs), one row per example,
         in dataset order."""
-
-
-def load_model_config(albert_config_file: Optional[str], init_checkpoint: Optional[str] = None
-                      ) -> Optional[AlbertConfig]:
-    """The model config of a run: `--albert_config_file`, else the `config.json` of a Hugging Face
-    `--init_checkpoint`, else None (the encoder then comes from `--albert_hub_module_handle`)."""
-    if albert_config_file:
-        return AlbertConfig.from_json_file(albert_config_file)
-    if init_checkpoint:
-        from albert_tf.checkpoints import transformers  # only needed for Hugging Face directories
-
-        if transformers.is_transformers_dir(init_checkpoint):
-            return transformers.transformers_albert_config(init_checkpoint)
-    return None
 
 
 def check_seq_length(max_seq_length: int, config: Optional[AlbertConfig], config_file: Optional[str]) -> None:
@@ -287,42 +253,3 @@ def check_seq_length(max_seq_length: int, config: Optional[AlbertConfig], config
                          f"{config.max_position_embeddings} of {config_file}; use a smaller --max_seq_length.")
     if max_seq_length < 3:
         raise ValueError(f"--max_seq_length={max_seq_length} is too small: [CLS] A [SEP] B [SEP] needs >= 3.")
-
-
-def load_tokenizer(settings: Any, hub_encoder: Optional[keras.layers.Layer] = None) -> Any:
-    """The `FullTokenizer` of a run: `--spm_model_file` / `--vocab_file` (with `--do_lower_case`), else the one
-    of a Hugging Face `--init_checkpoint`, else the one of the `--albert_hub_module_handle` encoder.
-
-    Raises:
-      ValueError: none of them gives a tokenizer, or the model's own casing contradicts `--do_lower_case`.
-    """
-    from albert_tf.tokenization import FullTokenizer
-
-    if settings.spm_model_file or settings.vocab_file:
-        return FullTokenizer(vocab_file=settings.vocab_file, do_lower_case=settings.do_lower_case,
-                             spm_model_file=settings.spm_model_file)
-    tokenizer, source = None, None
-    if settings.init_checkpoint:
-        from albert_tf.checkpoints import transformers  # only needed for Hugging Face directories
-
-        if transformers.is_transformers_dir(settings.init_checkpoint):
-            tokenizer, source = FullTokenizer.from_transformers(settings.init_checkpoint), "--init_checkpoint"
-    if tokenizer is None and hub_encoder is not None and getattr(hub_encoder, "tokenizer", None) is not None:
-        tokenizer, source = hub_encoder.tokenizer, "--albert_hub_module_handle"
-    if tokenizer is None:
-        raise ValueError("Set --spm_model_file (SentencePiece, e.g. 30k-clean.model) or --vocab_file (WordPiece); "
-                         "a Hugging Face --init_checkpoint or --albert_hub_module_handle also brings its own.")
-    cased = getattr(tokenizer, "do_lower_case", settings.do_lower_case)
-    if cased != settings.do_lower_case:
-        raise ValueError(f"The model of {source} has do_lower_case={cased}, but --do_lower_case="
-                         f"{settings.do_lower_case}: pass --do_lower_case={cased}.")
-    return tokenizer
-
-
-def better(value: float, best: Optional[float], higher_is_better: bool = True) -> bool:
-    """Whether `value` beats `best` (None: nothing yet; a NaN never beats a number)."""
-    if best is None or (math.isnan(best) and not math.isnan(value)):
-        return True
-    if math.isnan(value):
-        return False
-    return value > best if higher_is_better else value < best

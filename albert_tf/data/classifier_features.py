@@ -1,6 +1,6 @@
 """Sentence(-pair) classification features, as the original `classifier_utils.py` builds them.
 
-An `InputExample` (already normalised text, see `albert_tf.data.glue`) becomes
+An `InputExample` (already normalised text, see `albert_tf.tasks.glue.data`) becomes
 ``[CLS] A [SEP]`` or ``[CLS] A [SEP] B [SEP]`` piece ids, zero-padded to ``max_seq_length``:
 
 - a pair is truncated longest-first, always dropping the last piece of the longer side (the second

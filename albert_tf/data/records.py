@@ -80,12 +80,26 @@ def finetuning_dataset(patterns: str | Sequence[str], spec: Mapping[str, tf.io.F
     return dataset.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def check_cached_length(path: str, max_seq_length: int, multiple: int = 1) -> None:
-    """Refuses a cached feature file whose `input_ids` length is not `max_seq_length` (times `multiple`
-    choices, for multiple-choice features)."""
-    for record in tf.data.TFRecordDataset(path).take(1):
-        length = len(tf.train.Example.FromString(record.numpy()).features.feature["input_ids"].int64_list.value)
-        if length != max_seq_length * multiple:
-            raise ValueError(f"Cached features {path} have max_seq_length {length // multiple}, but "
-                             f"--max_seq_length={max_seq_length}. Delete the file (or use another cache "
-                             "directory) to rebuild it.")
+REBUILD_HINT = "Delete it to have it rebuilt, or pass the feature file written for these settings."
+
+
+def first_record_features(path: str) -> Mapping[str, tf.train.Feature] | None:
+    """The features of the first record of the TFRecord file `path`, None when it holds no record."""
+    first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+    return None if first is None else tf.train.Example.FromString(first.numpy()).features.feature
+
+
+def check_sequence_length(path: str, max_seq_length: int, multiple: int = 1,
+                          features: Mapping[str, tf.train.Feature] | None = None,
+                          error: type[Exception] = ValueError) -> None:
+    """Refuses an existing feature file whose `input_ids` length is not `max_seq_length` (times `multiple`
+    choices, for multiple-choice features); `features`: its first record's, when the caller has read them.
+    An empty file passes (there is nothing to check)."""
+    features = first_record_features(path) if features is None else features
+    if features is None:
+        return
+    length = len(features["input_ids"].int64_list.value)
+    if length != max_seq_length * multiple:
+        raise error(f"{path} was written with max_seq_length={length // multiple}, but --max_seq_length="
+                    f"{max_seq_length}. {REBUILD_HINT}")
+

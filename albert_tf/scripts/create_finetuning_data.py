@@ -35,7 +35,7 @@ cli.quiet_tensorflow()
 
 from absl import app, flags, logging  # noqa: E402  (after quiet_tensorflow, before TensorFlow loads)
 
-from albert_tf.data import task_names  # noqa: E402  (no TensorFlow)
+from albert_tf.tasks.glue import names as task_names  # noqa: E402  (no TensorFlow)
 
 if TYPE_CHECKING:
     from albert_tf.tokenization import FullTokenizer
@@ -84,7 +84,7 @@ def _write_glue() -> None:
     if missing:
         raise app.UsageError(f"--task=glue needs {', '.join('--' + m for m in missing)}.")
     cli.check_choice("task_name", FLAGS.task_name, task_names.GLUE_TASKS, task_names.TASK_ALIASES)
-    from albert_tf.data import glue
+    from albert_tf.tasks.glue import data as glue
     unknown = [s for s in FLAGS.splits if s not in glue.FEATURE_SPLITS]
     if unknown:
         raise app.UsageError(f"--splits: unknown {unknown}; use train, eval, predict.")
@@ -100,26 +100,25 @@ def _write_glue() -> None:
 def _write_squad() -> None:
     import tensorflow as tf
 
-    from albert_tf.data import cache, squad
+    from albert_tf.data import cache
+    from albert_tf.tasks.squad import data as squad
     missing = [name for name in ("input_file", "is_training", "output_file")
                if FLAGS[name].value is None]
     if missing:
         raise app.UsageError(f"--task=squad needs {', '.join('--' + m for m in missing)}.")
-    try:
-        examples = squad.read_squad_examples(FLAGS.input_file, FLAGS.is_training)
-        version = squad.resolve_version(FLAGS.input_file, FLAGS.squad_version)
-        tokenizer = _make_tokenizer()
-        expected = squad.feature_fingerprint(
-            tokenizer, FLAGS.input_file, FLAGS.is_training, FLAGS.do_lower_case, FLAGS.max_seq_length,
-            FLAGS.doc_stride, FLAGS.max_query_length, version)
-        if os.path.dirname(FLAGS.output_file):
-            tf.io.gfile.makedirs(os.path.dirname(FLAGS.output_file))
-        summary = cache.build_with_fingerprint(FLAGS.output_file, expected, lambda: squad.write_squad_features(
-            examples, tokenizer, FLAGS.output_file, FLAGS.max_seq_length, FLAGS.doc_stride,
-            FLAGS.max_query_length, FLAGS.is_training, FLAGS.do_lower_case,
-            settings={"input_file": FLAGS.input_file, "squad_version": version}, num_workers=FLAGS.num_workers))
-    except (ValueError, FileNotFoundError) as e:
-        raise app.UsageError(str(e)) from e
+    squad_file = squad.SquadFile(FLAGS.input_file)  # parsed once
+    examples = squad_file.examples(FLAGS.is_training)
+    version = squad_file.version(FLAGS.squad_version)
+    tokenizer = _make_tokenizer()
+    expected = squad.feature_fingerprint(
+        tokenizer, FLAGS.input_file, FLAGS.is_training, FLAGS.do_lower_case, FLAGS.max_seq_length,
+        FLAGS.doc_stride, FLAGS.max_query_length, version)
+    if os.path.dirname(FLAGS.output_file):
+        tf.io.gfile.makedirs(os.path.dirname(FLAGS.output_file))
+    summary = cache.build_with_fingerprint(FLAGS.output_file, expected, lambda: squad.write_squad_features(
+        examples, tokenizer, FLAGS.output_file, FLAGS.max_seq_length, FLAGS.doc_stride,
+        FLAGS.max_query_length, FLAGS.is_training, FLAGS.do_lower_case,
+        settings={"input_file": FLAGS.input_file, "squad_version": version}, num_workers=FLAGS.num_workers))
     kind = (f"training features ({summary.num_impossible_features} without an answer in their "
             "window)" if FLAGS.is_training else "eval features")
     print(f"Wrote {summary.num_features} {kind} for {summary.num_examples} SQuAD {version} questions "
@@ -135,14 +134,10 @@ def _write_race() -> None:
     missing = [name for name in ("data_dir", "split", "output_file") if not FLAGS[name].value]
     if missing:
         raise app.UsageError(f"--task=race needs {', '.join('--' + m for m in missing)}.")
-    from albert_tf.data import race
-    try:
-        count = race.write_race_features(
-            FLAGS.data_dir, FLAGS.split, FLAGS.level, _make_tokenizer(), FLAGS.max_seq_length,
-            FLAGS.max_qa_length, FLAGS.output_file, do_lower_case=FLAGS.do_lower_case,
-            num_workers=FLAGS.num_workers)
-    except (ValueError, FileNotFoundError) as e:
-        raise app.UsageError(str(e)) from e
+    from albert_tf.tasks.race import data as race
+    count = race.write_race_features(
+        FLAGS.data_dir, FLAGS.split, FLAGS.level, _make_tokenizer(), FLAGS.max_seq_length,
+        FLAGS.max_qa_length, FLAGS.output_file, do_lower_case=FLAGS.do_lower_case, num_workers=FLAGS.num_workers)
     print(f"Wrote {count} RACE {FLAGS.split}/{FLAGS.level} examples to {FLAGS.output_file}.")
 
 

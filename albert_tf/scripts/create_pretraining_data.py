@@ -12,11 +12,11 @@ Flags and defaults are the original release's; `--vocab_file` is only needed wit
 `--num_workers` is new: the output is the same for any value. `--allow_binary_input` is new: input that
 looks binary or mostly undecodable is refused unless it is given. `--num_output_shards=N` is new: write
 `<output_file>-SSSSS-of-NNNNN` instead. The algorithm is in
-`albert_tf.data.pretraining.create_pretraining_data`; TensorFlow is not imported. Errors in flags or
+`albert_tf.tasks.pretraining.data.create_pretraining_data`; TensorFlow is not imported. Errors in flags or
 inputs print one `error:` line (`--verbose` for a traceback).
 
 With `--runner` the same instances are built by an Apache Beam pipeline on that runner
-(`albert_tf.data.pretraining_beam`; needs the `beam` extra); every flag this script does not define is
+(`albert_tf.tasks.pretraining.beam`; needs the `beam` extra); every flag this script does not define is
 passed to Beam as a pipeline option:
 
     python create_pretraining_data.py --runner=DirectRunner --direct_num_workers=2 \
@@ -91,7 +91,8 @@ def _split_argv(argv: list[str]) -> list[str]:
 
 def _run_beam() -> None:
     try:
-        from albert_tf.data import pretraining, pretraining_beam
+        from albert_tf.tasks.pretraining import data as pretraining
+        from albert_tf.tasks.pretraining import beam as pretraining_beam
     except ImportError as error:
         raise app.UsageError(f"--runner needs Apache Beam ({error}): pip install 'albert-tf[beam]' "
                              "(see README, \"Pretraining data at corpus scale\").") from None
@@ -114,7 +115,7 @@ def main(argv: list[str]) -> None:
         _run_beam()
         return
     # Imported here so that --help stays fast.
-    from albert_tf.data import pretraining
+    from albert_tf.tasks.pretraining import data as pretraining
 
     pretraining.create_pretraining_data(
         FLAGS.input_file, FLAGS.output_file, spm_model_file=FLAGS.spm_model_file,

@@ -18,7 +18,7 @@ import math  # noqa: E402
 
 from absl import app, flags  # noqa: E402
 
-from albert_tf.tasks.glue import export_checkpoint  # noqa: E402
+from albert_tf.runs import export_classifier_checkpoint  # noqa: E402
 
 flags.DEFINE_string("task_name", None, "The task the model was fine-tuned on (decides labels and outputs).")
 flags.DEFINE_string("albert_config_file", None, "The albert_config.json of the model.")
@@ -41,11 +41,11 @@ def main(_):
     if not (FLAGS.output_dir or FLAGS.init_checkpoint):
         raise app.UsageError("Pass --output_dir (a fine-tuning run) or --init_checkpoint (a fine-tuned checkpoint).")
     threshold = None if math.isnan(FLAGS.threshold_to_export) else FLAGS.threshold_to_export
-    paths = export_checkpoint(FLAGS.albert_config_file, FLAGS.task_name, FLAGS.export_dir,
-                              output_dir=FLAGS.output_dir, init_checkpoint=FLAGS.init_checkpoint,
-                              max_seq_length=FLAGS.max_seq_length, spm_model_file=FLAGS.spm_model_file,
-                              do_lower_case=FLAGS.do_lower_case, threshold=threshold,
-                              export_formats=FLAGS.export_formats, export_quantize=FLAGS.export_quantize)
+    paths = export_classifier_checkpoint(
+        FLAGS.albert_config_file, FLAGS.task_name, FLAGS.export_dir, output_dir=FLAGS.output_dir,
+        init_checkpoint=FLAGS.init_checkpoint, max_seq_length=FLAGS.max_seq_length,
+        spm_model_file=FLAGS.spm_model_file, do_lower_case=FLAGS.do_lower_case, threshold=threshold,
+        export_formats=FLAGS.export_formats, export_quantize=FLAGS.export_quantize)
     for path in paths.values():
         print(path)
 

@@ -26,23 +26,7 @@ from absl import flags, logging  # noqa: E402  (after quiet_tensorflow: TensorFl
 from albert_tf.core import distribute, flags as runtime_flags  # noqa: E402
 from albert_tf.demo import DemoOptions, run_demo  # noqa: E402
 
-_DEFAULTS = DemoOptions()
-flags.DEFINE_string("output_dir", _DEFAULTS.output_dir, "Where everything is written.")
-flags.DEFINE_string("corpus", None, "Text files (comma-separated globs; blank line between documents). "
-                    "Default: the bundled book.")
-flags.DEFINE_string("albert_config_file", None, "Model config (default: a small config for CPUs).")
-flags.DEFINE_integer("vocab_size", _DEFAULTS.vocab_size, "SentencePiece vocabulary size.")
-flags.DEFINE_integer("max_seq_length", _DEFAULTS.max_seq_length, "Sequence length.")
-flags.DEFINE_integer("max_predictions_per_seq", _DEFAULTS.max_predictions_per_seq, "Masked positions per sequence.")
-flags.DEFINE_integer("dupe_factor", _DEFAULTS.dupe_factor, "Passes over the training text with new masks.")
-flags.DEFINE_integer("train_batch_size", _DEFAULTS.train_batch_size, "Global batch size.")
-flags.DEFINE_integer("num_train_steps", _DEFAULTS.num_train_steps, "Training steps.")
-flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "LAMB learning rate.")
-flags.DEFINE_integer("num_evals", _DEFAULTS.num_evals, "Held-out evaluations (one per checkpoint).")
-flags.DEFINE_float("heldout_fraction", _DEFAULTS.heldout_fraction, "Share of documents held out for evaluation.")
-flags.DEFINE_integer("random_seed", _DEFAULTS.random_seed, "Seed of the data generator.")
-flags.DEFINE_bool("overwrite_output_dir", False, "Delete what an earlier demo run with other settings left in "
-                  "--output_dir and start over (without it such a rerun stops before writing anything).")
+runtime_flags.define_flags(DemoOptions)
 runtime_flags.define_runtime_flags()
 FLAGS = flags.FLAGS
 

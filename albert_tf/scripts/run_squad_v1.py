@@ -4,7 +4,7 @@ from albert_tf.core import cli
 cli.quiet_tensorflow()  # before TensorFlow is imported: a readable console
 
 from albert_tf.scripts import run_squad  # noqa: E402
-from albert_tf.squad_eval import V1  # noqa: E402
+from albert_tf.tasks.squad.evaluate import V1  # noqa: E402
 
 
 def entry() -> None:

@@ -1,7 +1,7 @@
 """The GLUE task names, importable without TensorFlow so that scripts reject an unknown
 ``--task_name`` at once (`albert_tf.core.cli.check_choice`), before any heavy import.
 
-`albert_tf.data.glue` defines one processor per name here (a test keeps the two in step).
+`albert_tf.tasks.glue.data` defines one processor per name here (a test keeps the two in step).
 """
 GLUE_TASKS = ("cola", "sst-2", "mrpc", "sts-b", "qqp", "mnli", "mismnli", "qnli", "rte", "wnli", "ax",
               "xnli")

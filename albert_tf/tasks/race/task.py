@@ -1,7 +1,7 @@
 """RACE multiple-choice reading comprehension (the original `run_race.py`) as a `Task` of the one driver.
 
 What the task adds to the driver (`albert_tf.core.driver`):
-- **features** (`albert_tf.data.race`): `--train_file` / `--eval_file` / `--predict_file`, by default
+- **features** (`albert_tf.tasks.race.data`): `--train_file` / `--eval_file` / `--predict_file`, by default
   `output_dir/{train,eval,predict}.tf_record`, built from `--data_dir`'s train / dev / test split when
   missing (or stale: `albert_tf.data.cache`). An existing `--predict_file` is used as is (the original
   ignored the flag). `--data_dir` is the folder holding `RACE/` (as the original) or `RACE/` itself;
@@ -28,7 +28,6 @@ pass; use it with the v2 configs, whose dropout is 0) make it fit smaller device
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from typing import Any, Mapping, Optional, Sequence
@@ -39,11 +38,14 @@ import tf_keras as keras
 from absl import logging
 
 from albert_tf import metrics
-from albert_tf.core import best_checkpoint
-from albert_tf.core.task import TRAIN_SHUFFLE_SEED, EvalSet, Predictor, RunSettings, Task, check_seq_length
-from albert_tf.data import race, records
+from albert_tf.core.context import RunContext
+from albert_tf.core.task import ServingCheckpoint, TRAIN_SHUFFLE_SEED, EvalSet, Predictor, Task, check_seq_length
+from albert_tf.data import records
+from albert_tf.tasks.race import data as race
 from albert_tf.export import deploy, serving
 from albert_tf.modeling import AlbertMultipleChoice
+from albert_tf.tasks.race.export import MultipleChoiceServingModule, choice_outputs
+from albert_tf.tasks.race.settings import RaceRun
 
 PREDICT_RESULTS = "predict_results.txt"
 PREDICTIONS_JSONL = "race_predictions.jsonl"
@@ -52,44 +54,9 @@ FEATURE_SPLITS = {"train": ("train", "train.tf_record"), "eval": ("dev", "eval.t
                   "predict": ("test", "predict.tf_record")}
 
 
-@dataclasses.dataclass(kw_only=True)
-class RaceRun(RunSettings):
-    """Everything `run_race.py` needs; names and defaults are the original flags' (note `do_train` and
-    `do_eval` default to True, as in the original). `train_step` / `warmup_step` are the schedule."""
-
-    data_dir: Optional[str] = None
-    albert_config_file: Optional[str] = None
-    task_name: str = "race"
-    vocab_file: Optional[str] = None
-    spm_model_file: Optional[str] = None
-    train_file: Optional[str] = None
-    eval_file: Optional[str] = None
-    predict_file: Optional[str] = None
-    do_lower_case: bool = True
-    dropout_prob: float = 0.1
-    max_seq_length: int = 512
-    max_qa_length: int = 128
-    high_only: bool = False
-    middle_only: bool = False
-    do_train: bool = True
-    do_eval: bool = True
-    learning_rate: float = 1e-5
-    train_step: int = 12000
-    warmup_step: int = 1000
-    save_checkpoints_steps: int = 100
-
-
 def per_example_loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     """Softmax cross-entropy [B] of labels [B] (0-3) and logits [B,4]."""
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=logits)
-
-
-def choice_outputs(logits: tf.Tensor) -> dict[str, tf.Tensor]:
-    """The served outputs of logits [B,4]: `logits` (float32), `probabilities` (softmax [B,4]) and
-    `predictions` (argmax [B], int32)."""
-    logits = tf.cast(logits, tf.float32)
-    return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1),
-            "predictions": tf.argmax(logits, axis=-1, output_type=tf.int32)}
 
 
 def race_metrics(outputs: Mapping[str, np.ndarray], levels: Optional[Sequence[str]] = None) -> dict[str, float]:
@@ -120,52 +87,16 @@ def race_metrics(outputs: Mapping[str, np.ndarray], levels: Optional[Sequence[st
     return results
 
 
-class MultipleChoiceServingModule(serving.ModelServing):
-    """`serving_default(input_word_ids, input_mask, input_type_ids: int32 [B,C,S])` and
-    `serve_examples(serialized_example: string [B])` (records with `input_ids`, `input_mask`,
-    `segment_ids` int64 [C*S]), both -> `choice_outputs`.
-
-    Args:
-      model: a multiple-choice model ([B,C,S] inputs -> `logits` [B,C]).
-      seq_length: S, the length of one choice.
-      num_choices: C.
-    """
-
-    def __init__(self, model: keras.Model, seq_length: int, num_choices: int = race.NUM_CHOICES):
-        super().__init__(model, lambda outputs: choice_outputs(outputs["logits"]), None, name="race_serving")
-        self.seq_length = seq_length
-        self.num_choices = num_choices
-        spec = {name: tf.io.FixedLenFeature([num_choices * seq_length], tf.int64)
-                for name in ("input_ids", "input_mask", "segment_ids")}
-        self._parse = serving.example_parser(spec, reshape=lambda t: tf.reshape(t, [-1, num_choices, seq_length]))
-
-    def serve(self, input_word_ids: tf.Tensor, input_mask: tf.Tensor, input_type_ids: tf.Tensor
-              ) -> dict[str, tf.Tensor]:
-        """The model inputs, int32 [B,C,S] each -> served outputs."""
-        return self._serve({"input_word_ids": input_word_ids, "input_mask": input_mask,
-                            "input_type_ids": input_type_ids})
-
-    def serve_examples(self, serialized_example: tf.Tensor) -> dict[str, tf.Tensor]:
-        """string [B] of serialized feature records -> served outputs."""
-        return self._serve(self._parse(serialized_example))
-
-    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
-        """The concrete functions to save, by signature key."""
-        specs = [tf.TensorSpec([None, self.num_choices, self.seq_length], tf.int32, name=name)
-                 for name in ("input_word_ids", "input_mask", "input_type_ids")]
-        example = tf.TensorSpec([None], tf.string, name="serialized_example")
-        return {"serving_default": tf.function(self.serve).get_concrete_function(*specs),
-                "serve_examples": tf.function(self.serve_examples).get_concrete_function(example)}
-
-
 class RaceTask(Task):
     """RACE fine-tuning, evaluation, prediction and export (see the module docstring)."""
+
+    compatibility_fields = ("do_lower_case", "max_seq_length")
 
     name = "race"
     metric_key = "eval_accuracy"
 
-    def __init__(self, settings: RaceRun):
-        super().__init__(settings)
+    def __init__(self, settings: RaceRun, context: Optional[RunContext] = None):
+        super().__init__(settings, context)
         self.settings: RaceRun = settings
         self._features: dict[str, tuple[str, Optional[race.RaceFeatureInfo]]] = {}
 
@@ -196,10 +127,6 @@ class RaceTask(Task):
             raise ValueError(f"--task_name={s.task_name}: run_race.py only runs the task 'race'.")
         if s.high_only and s.middle_only:
             raise ValueError("--high_only and --middle_only exclude each other: set at most one.")
-        if self.config is None and not s.albert_hub_module_handle:
-            raise ValueError("--albert_config_file is required (the albert_config.json of the model), unless "
-                             "--albert_hub_module_handle gives the encoder or --init_checkpoint is a Hugging Face "
-                             "directory.")
         for flag in ("albert_config_file", "spm_model_file", "vocab_file"):
             path = getattr(s, flag)
             if path and not tf.io.gfile.exists(path):
@@ -255,7 +182,7 @@ class RaceTask(Task):
         s = self.settings
         path = self.feature_path(kind)
         if self._used_as_is(kind):
-            records.check_cached_length(path, s.max_seq_length, multiple=race.NUM_CHOICES)
+            records.check_sequence_length(path, s.max_seq_length, multiple=race.NUM_CHOICES)
             logging.info("Using --predict_file=%s as it is.", path)
         else:
             written = race.write_race_features(race.race_root(s.data_dir), FEATURE_SPLITS[kind][0], self.level,
@@ -329,17 +256,13 @@ class RaceTask(Task):
         logging.info("***** Predicting %s (batch %d) *****", path, s.predict_batch_size)
         outputs = runner.predict(self._dataset(path, s.predict_batch_size), self.validation_outputs)
         results = race_metrics(outputs, self._levels(path, info, len(outputs["label_ids"])))
-        write_predict_results(os.path.join(self.write_dir, PREDICT_RESULTS), results, self._dev_best(),
-                              runner.checkpoint_step)
+        serving = runner.checkpoint
+        write_predict_results(os.path.join(self.write_dir, PREDICT_RESULTS), results,
+                              serving.best_value if serving else None, serving.step if serving else None)
         write_predictions(os.path.join(self.write_dir, PREDICTIONS_JSONL), outputs, info)
         return {"metrics": results, **{k: outputs[k] for k in ("logits", "probabilities", "predictions")}}
 
-    def _dev_best(self) -> Optional[float]:
-        """The best dev `eval_accuracy` recorded in `output_dir/best_trial.txt`, None without a record."""
-        path = os.path.join(self.settings.output_dir, best_checkpoint.BEST_TRIAL)
-        return best_checkpoint.read_best_trial(path)[2] if tf.io.gfile.exists(path) else None
-
-    def export(self, model: keras.Model, export_dir: str) -> dict[str, str]:
+    def export(self, model: keras.Model, export_dir: str, checkpoint: ServingCheckpoint) -> dict[str, str]:
         """The SavedModel (with savedmodel in `--export_formats`) and the ONNX / TFLite files of
         `albert_tf.export.deploy` (inputs int32 [B,4,S]; full_int8 calibrated on dev)."""
         s = self.settings

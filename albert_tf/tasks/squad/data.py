@@ -31,7 +31,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 import tensorflow as tf
 from absl import logging
 
-from albert_tf import squad_eval, tokenization
+from albert_tf import tokenization
+from albert_tf.tasks.squad import evaluate as squad_eval
 from albert_tf.data import cache, parallel, records
 
 FIRST_UNIQUE_ID = 1000000000
@@ -125,7 +126,8 @@ class SquadFeature:
 # ----------------------------------------------------------------------------------------------
 
 def load_squad_json(input_file: str) -> list[Mapping[str, Any]]:
-    """Reads a SQuAD file and returns its article list (the ``"data"`` entry).
+    """Reads a SQuAD file and returns its article list (the ``"data"`` entry). A run reads each file once,
+    through `SquadFile`.
 
     Raises:
       FileNotFoundError: the file does not exist.
@@ -134,16 +136,10 @@ def load_squad_json(input_file: str) -> list[Mapping[str, Any]]:
     if not tf.io.gfile.exists(input_file):
         raise FileNotFoundError(f"SQuAD file not found: {input_file!r}. Pass the train/dev JSON "
                                 "file (e.g. dev-v1.1.json) with --input_file.")
-    with tf.io.gfile.GFile(input_file, "rb") as f:
-        raw = f.read()
     try:
-        document = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise SquadDataError(f"{input_file}: not UTF-8 text ({e.reason}); re-save it as UTF-8 "
-                             "JSON.") from None
-    except json.JSONDecodeError as e:
-        raise SquadDataError(f"{input_file}: not valid JSON ({e.msg} at line {e.lineno}, column "
-                             f"{e.colno}). Pass an unmodified SQuAD file.") from None
+        document = squad_eval.load_json(input_file, "a SQuAD file")
+    except squad_eval.SquadEvalError as e:
+        raise SquadDataError(f"{e} Pass an unmodified SQuAD file.") from None
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise SquadDataError(f"{input_file}: expected a JSON object with a \"data\" list of "
                              "articles, as in the SQuAD release.")
@@ -163,9 +159,11 @@ def _field(container: Any, key: str, kind: type, where: str) -> Any:
     return value
 
 
-def resolve_version(input_file: str, requested: str | None = None) -> str:
+def resolve_version(input_file: str, requested: str | None = None,
+                    articles: Sequence[Mapping[str, Any]] | None = None) -> str:
     """The SQuAD version of a file: ``requested``, checked, or else detected ("v2.0" when any
-    question has ``"is_impossible": true``, else "v1.1").
+    question has ``"is_impossible": true``, else "v1.1"). ``articles``: the file's parsed article list, when
+    the caller has it (else the file is read).
 
     Raises:
       SquadDataError: ``requested`` is unknown, or "v1.1" for a file with unanswerable questions.
@@ -174,7 +172,8 @@ def resolve_version(input_file: str, requested: str | None = None) -> str:
         raise SquadDataError(f"Unknown SQuAD version {requested!r}; use "
                              f"{' or '.join(squad_eval.VERSIONS)}.")
     try:
-        detected = squad_eval.detect_version(load_squad_json(input_file), input_file)
+        detected = squad_eval.detect_version(load_squad_json(input_file) if articles is None else articles,
+                                             input_file)
     except squad_eval.SquadEvalError as e:
         raise SquadDataError(str(e)) from None
     if requested == squad_eval.V1 and detected == squad_eval.V2:
@@ -183,11 +182,13 @@ def resolve_version(input_file: str, requested: str | None = None) -> str:
     return requested or detected
 
 
-def read_squad_examples(input_file: str, is_training: bool) -> list[SquadExample]:
+def read_squad_examples(input_file: str, is_training: bool,
+                        articles: Sequence[Mapping[str, Any]] | None = None) -> list[SquadExample]:
     """Reads every question of a SQuAD v1.1 / v2.0 file, in file order.
 
     Args:
       input_file: the SQuAD JSON file.
+      articles: its parsed article list, when the caller has it (else the file is read).
       is_training: also read the answer: exactly one per question unless ``"is_impossible"`` is
         true (then the answer is "" at -1). At prediction time answers are not read.
 
@@ -200,7 +201,7 @@ def read_squad_examples(input_file: str, is_training: bool) -> list[SquadExample
         answer or with an answer outside its context, naming the file and the question id.
     """
     examples = []
-    for a, article in enumerate(load_squad_json(input_file)):
+    for a, article in enumerate(load_squad_json(input_file) if articles is None else articles):
         for p, paragraph in enumerate(_field(article, "paragraphs", list,
                                              f"{input_file}: article {a}")):
             where = f"{input_file}: article {a}, paragraph {p}"
@@ -230,6 +231,29 @@ def read_squad_examples(input_file: str, is_training: bool) -> list[SquadExample
                         f"the {len(context)}-character context. Fix \"answer_start\"/\"text\".")
                 examples.append(SquadExample(qas_id, question, context, text, start, False))
     return examples
+
+
+class SquadFile:
+    """One SQuAD JSON file, parsed once: its articles, its questions as examples, its version.
+
+    A run holds one per input file (`albert_tf.tasks.squad.task.SquadTask`), so every consumer (the
+    schedule, the version check, feature writing, post-processing, scoring) shares one parse.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self.articles = load_squad_json(path)
+        self._examples: dict[bool, list[SquadExample]] = {}
+
+    def examples(self, is_training: bool) -> list[SquadExample]:
+        """`read_squad_examples` of the file (built once per mode; callers must not reorder the list)."""
+        if is_training not in self._examples:
+            self._examples[is_training] = read_squad_examples(self.path, is_training, self.articles)
+        return self._examples[is_training]
+
+    def version(self, requested: str | None = None) -> str:
+        """`resolve_version` of the file."""
+        return resolve_version(self.path, requested, self.articles)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -568,9 +592,10 @@ def _convert_chunk(state: tuple[Sequence[SquadExample], Any, tuple], bounds: tup
 
 def _encode_chunk(state: tuple[Sequence[SquadExample], Any, tuple], bounds: tuple[int, int]
                   ) -> list[list[tuple[SquadFeatureInfo, bool, bytes]]]:
-    """`_convert_chunk`, each feature already serialized: (info, is_impossible, record), chunk-local ids."""
+    """`_convert_chunk`, each feature already serialized without its id (`_record_body`): (info, is_impossible,
+    body), chunk-local ids."""
     is_training = state[2][3]
-    return [[(f.info, f.is_impossible, serialize_feature(f, is_training)) for f in features]
+    return [[(f.info, f.is_impossible, _record_body(f, is_training)) for f in features]
             for features in _convert_chunk(state, bounds)]
 
 
@@ -629,11 +654,10 @@ def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer: An
 # TFRecords and side information
 # ----------------------------------------------------------------------------------------------
 
-def serialize_feature(feature: SquadFeature, is_training: bool) -> bytes:
-    """The original FeatureWriter's ``tf.train.Example``, serialized with sorted keys (the same bytes in
-    every process)."""
+def _record_body(feature: SquadFeature, is_training: bool) -> bytes:
+    """The serialized ``tf.train.Features`` of a feature record without ``unique_ids`` (deterministic:
+    sorted keys), built in the worker processes; the parent adds the id (`with_unique_id`)."""
     values = {
-        "unique_ids": records.int64_feature([feature.info.unique_id]),
         "input_ids": records.int64_feature(feature.input_ids),
         "input_mask": records.int64_feature(feature.input_mask),
         "segment_ids": records.int64_feature(feature.segment_ids),
@@ -643,15 +667,26 @@ def serialize_feature(feature: SquadFeature, is_training: bool) -> bytes:
         values["start_positions"] = records.int64_feature([feature.start_position])
         values["end_positions"] = records.int64_feature([feature.end_position])
         values["is_impossible"] = records.int64_feature([int(feature.is_impossible)])
-    return records.to_example(values).SerializeToString(deterministic=True)
+    return tf.train.Features(feature=values).SerializeToString(deterministic=True)
 
 
-def _with_unique_id(record: bytes, unique_id: int) -> tuple[bytes, tf.train.Example]:
-    """A serialized feature with its ``unique_ids`` set (sorted keys, as `serialize_feature`), and the
-    parsed ``tf.train.Example``."""
-    example = tf.train.Example.FromString(record)
-    example.features.feature["unique_ids"].int64_list.value[0] = unique_id
-    return example.SerializeToString(deterministic=True), example
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def with_unique_id(body: bytes, unique_id: int) -> bytes:
+    """The feature record of `_record_body` with its ``unique_ids``: the map entry appended (``unique_ids``
+    sorts after every other key, so this is where deterministic serialization puts it) and the whole
+    wrapped as field 1 of a ``tf.train.Example``; byte for byte ``Example.SerializeToString(deterministic=True)``,
+    without parsing or re-serializing the record."""
+    entry = tf.train.Features(feature={"unique_ids": records.int64_feature([unique_id])}).SerializeToString()
+    features = body + entry
+    return b"\x0a" + _varint(len(features)) + features
 
 
 def eval_features_path(output_file: str) -> str:
@@ -800,11 +835,11 @@ def write_squad_features(examples: Sequence[SquadExample], tokenizer: Any, outpu
             example = examples[example_index]
             if not encoded:
                 skipped.append(example.qas_id)
-            for local_info, is_impossible, local_record in encoded:
-                record, parsed = _with_unique_id(local_record, unique_id)
+            for local_info, is_impossible, body in encoded:
+                record = with_unique_id(body, unique_id)
                 info = dataclasses.replace(local_info, unique_id=unique_id, example_index=example_index)
                 if writer.count < 3:
-                    _log_feature(info, parsed, example, tokenizer, is_training)
+                    _log_feature(info, tf.train.Example.FromString(record), example, tokenizer, is_training)
                 writer.write(record)
                 impossible += int(is_impossible)
                 if not is_training:
@@ -880,19 +915,14 @@ def check_feature_file(path: str, max_seq_length: int, is_training: bool) -> Non
     Raises:
       SquadDataError: naming the file, what it holds and the fix.
     """
-    fix = "Delete it to have it rebuilt, or pass the feature file written for these settings."
-    first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
-    if first is None:
-        raise SquadDataError(f"SQuAD feature file {path} is empty. {fix}")
-    feature = tf.train.Example.FromString(first.numpy()).features.feature
+    feature = records.first_record_features(path)
+    if feature is None:
+        raise SquadDataError(f"SQuAD feature file {path} is empty. {records.REBUILD_HINT}")
     missing = [k for k in squad_feature_spec(max_seq_length, is_training) if k not in feature]
     if missing:
         kind = "training" if is_training else "SQuAD"
-        raise SquadDataError(f"{path} holds no {kind} features (no {', '.join(missing)}). {fix}")
-    length = len(feature["input_ids"].int64_list.value)
-    if length != max_seq_length:
-        raise SquadDataError(f"{path} was written with max_seq_length={length}, but --max_seq_length="
-                             f"{max_seq_length}. {fix}")
+        raise SquadDataError(f"{path} holds no {kind} features (no {', '.join(missing)}). {records.REBUILD_HINT}")
+    records.check_sequence_length(path, max_seq_length, features=feature, error=SquadDataError)
 
 
 def squad_dataset(path: str | Sequence[str], seq_length: int, batch_size: int, is_training: bool,

@@ -8,17 +8,17 @@ original's six keys, `best_trial.txt`, TensorBoard summaries.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Optional
 
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from albert_tf.core import driver
-from albert_tf.core.task import EvalSet, RunSettings, Task, check_seq_length
-from albert_tf.data.pretraining import pretraining_dataset
+from albert_tf.core.context import RunContext
+from albert_tf.core.task import ServingCheckpoint, EvalSet, Task, check_seq_length
+from albert_tf.tasks.pretraining.data import pretraining_dataset
 from albert_tf.modeling import AlbertPretrainer
+from albert_tf.tasks.pretraining.settings import PretrainingRun
 
 EVAL_KEYS = ("global_step", "loss", "masked_lm_accuracy", "masked_lm_loss", "sentence_order_accuracy",
              "sentence_order_loss")
@@ -60,34 +60,16 @@ PRETRAINING_METRICS = {
 }
 
 
-@dataclasses.dataclass(kw_only=True)
-class PretrainingRun(RunSettings):
-    """Everything `run_pretraining.py` needs; field names and defaults are the original flags'."""
-
-    albert_config_file: str
-    input_file: str
-    eval_input_file: Optional[str] = None  # TF2 addition; the original evaluated on `input_file`
-    do_train: bool = True
-    train_batch_size: int = 4096
-    eval_batch_size: int = 64
-    max_seq_length: int = 512
-    max_predictions_per_seq: int = 20
-    optimizer: str = "lamb"
-    learning_rate: float = 0.00176
-    num_train_steps: int = 125000
-    num_warmup_steps: int = 3125
-    save_checkpoints_steps: int = 5000
-    max_eval_steps: int = 100
-
-
 class PretrainingTask(Task):
     """MLM + SOP pretraining (see the module docstring)."""
+
+    compatibility_fields = ("max_seq_length", "max_predictions_per_seq")
 
     name = "pretraining"
     metric_key = "masked_lm_accuracy"
 
-    def __init__(self, settings: PretrainingRun):
-        super().__init__(settings)
+    def __init__(self, settings: PretrainingRun, context: Optional[RunContext] = None):
+        super().__init__(settings, context)
         self.settings: PretrainingRun = settings
 
     def validate(self) -> None:
@@ -130,7 +112,7 @@ class PretrainingTask(Task):
         return [EvalSet("", self._dataset(s.eval_input_file or s.input_file, s.eval_batch_size, is_training=False),
                         num_steps=s.max_eval_steps)]
 
-    def export(self, model: keras.Model, export_dir: str) -> dict[str, str]:
+    def export(self, model: keras.Model, export_dir: str, checkpoint: ServingCheckpoint) -> dict[str, str]:
         """`--export_dir` (a TF2 addition): the pretrainer served on `input_word_ids`, `input_mask`,
         `input_type_ids` int32 [B,S] -> `mlm_logits` [B,S,V] (every position) and `sop_logits` [B,2]; as a
         SavedModel (with savedmodel in `--export_formats`) and as the ONNX / TFLite files of
@@ -174,8 +156,3 @@ class PretrainingTask(Task):
                 "masked_lm_loss": weighted(out["mlm_loss"]),
                 "sentence_order_accuracy": float(np.mean(out["sop_correct"], dtype=np.float64)),
                 "sentence_order_loss": float(np.mean(out["sop_loss"], dtype=np.float64))}
-
-
-def run_pretraining(run: PretrainingRun, strategy: Optional[tf.distribute.Strategy] = None) -> dict[str, Any]:
-    """Trains and/or evaluates through the driver; returns its summary (`train`, `eval`, ...)."""
-    return driver.run(PretrainingTask(run), strategy)

@@ -2,7 +2,7 @@
 one driver.
 
 What the task adds to the driver (`albert_tf.core.driver`):
-- **features**: `--train_feature_file` / `--predict_feature_file` are built when missing (`albert_tf.data.squad`,
+- **features**: `--train_feature_file` / `--predict_feature_file` are built when missing (`albert_tf.tasks.squad.data`,
   on every CPU): training questions are shuffled with `random.Random(12345)` before conversion, as the
   original; the predict features get their post-processing side file `F.features.json` (the original's
   `--predict_feature_left_file` pickle is not used). Every built file gets a fingerprint
@@ -16,14 +16,14 @@ What the task adds to the driver (`albert_tf.core.driver`):
   (`start_logits/*`, `end_logits/*`, `answer_class/*`); **loss** v1.1 `(CE_start + CE_end) / 2`, v2.0
   `0.5 (CE_start + CE_end) + 0.5 sigmoid-CE(is_impossible)`;
 - **evaluation** of every checkpoint on `--predict_file` (it needs gold answers): post-processing
-  (`albert_tf.squad_postprocess`) writes `predictions.json`, `nbest_predictions.json` (and v2.0
+  (`albert_tf.tasks.squad.postprocess`) writes `predictions.json`, `nbest_predictions.json` (and v2.0
   `null_odds.json`) in `output_dir` and the official scores select `model.ckpt-best` by `f1`. v2.0 tunes
   the null threshold on the same file, as the original (`null_score_diff_threshold` in the results);
   `--null_score_diff_threshold` applies a given one instead;
 - **predict**: the same files for `--predict_file` plus `raw_results.npz` (`squad_postprocess`'s raw
   outputs, in feature order); scores when the file has answers (v2.0 then tunes the threshold unless
   one is given; without answers and threshold v2.0 answers the best non-null text);
-- **export** (`export_dir`): `albert_tf.export.squad.export_squad` (raw-output and raw-text SavedModels,
+- **export** (`export_dir`): `albert_tf.tasks.squad.export.export_squad` (raw-output and raw-text SavedModels,
   and for v1.1 the original's `albert_model.tflite`).
 
 Deviations from the original: v1.1 predict-only works (the original crashed); evaluation runs
@@ -42,53 +42,18 @@ import tensorflow as tf
 import tf_keras as keras
 from absl import logging
 
-from albert_tf import squad_postprocess, tokenization
-from albert_tf.core import best_checkpoint
-from albert_tf.core.task import TRAIN_SHUFFLE_SEED, EvalSet, Predictor, RunSettings, Task, check_seq_length
-from albert_tf.data import cache, squad
+from albert_tf import tokenization
+from albert_tf.tasks.squad import postprocess as squad_postprocess
+from albert_tf.core.context import RunContext
+from albert_tf.core.task import ServingCheckpoint, TRAIN_SHUFFLE_SEED, EvalSet, Predictor, Task, check_seq_length
+from albert_tf.data import cache
+from albert_tf.tasks.squad import data as squad
 from albert_tf.modeling.models import AlbertQuestionAnswering, AlbertSquadV2
-from albert_tf.squad_eval import V1, V2, VERSIONS
+from albert_tf.tasks.squad.evaluate import V1, V2, VERSIONS
+from albert_tf.tasks.squad.settings import SquadRun
 
 RAW_RESULTS_FILE = "raw_results.npz"
 SHUFFLE_SEED = 12345
-
-
-@dataclasses.dataclass(kw_only=True)
-class SquadRun(RunSettings):
-    """Everything `run_squad.py` needs; names and defaults are the original flags'.
-
-    `squad_version` selects v1.1 (`run_squad_v1.py`) or v2.0 (`run_squad_v2.py`); `null_score_diff_threshold`
-    (v2.0, None: tune on the predict file as the original) is an addition. `use_einsum` and
-    `predict_feature_left_file` are accepted and unused (the TFLite conversion needs no matmul switch;
-    the side information lives next to the predict features).
-    """
-
-    train_file: Optional[str] = None
-    predict_file: Optional[str] = None
-    train_feature_file: Optional[str] = None
-    predict_feature_file: Optional[str] = None
-    predict_feature_left_file: Optional[str] = None
-    albert_config_file: Optional[str] = None
-    spm_model_file: Optional[str] = None
-    vocab_file: Optional[str] = None
-    do_lower_case: bool = True
-    max_seq_length: int = 384
-    doc_stride: int = 128
-    max_query_length: int = 64
-    num_train_epochs: float = 3.0
-    warmup_proportion: float = 0.1
-    n_best_size: int = 20
-    max_answer_length: int = 30
-    start_n_top: int = 5
-    end_n_top: int = 5
-    dropout_prob: float = 0.1
-    use_einsum: bool = True
-    squad_version: str = V1
-    null_score_diff_threshold: Optional[float] = None
-    train_batch_size: int = 32
-    predict_batch_size: int = 8
-    learning_rate: float = 5e-5
-    save_checkpoints_steps: int = 1000
 
 
 def span_cross_entropy(log_probs: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
@@ -101,17 +66,19 @@ def span_cross_entropy(log_probs: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
 class SquadTask(Task):
     """SQuAD v1.1 or v2.0 (see the module docstring)."""
 
+    compatibility_fields = ("do_lower_case", "max_seq_length")
+
     name = "squad"
     metric_key = "f1"
 
-    def __init__(self, settings: SquadRun):
-        super().__init__(settings)
+    def __init__(self, settings: SquadRun, context: Optional[RunContext] = None):
+        super().__init__(settings, context)
         self.settings: SquadRun = settings
         self.name = f"squad_{settings.squad_version}"
         self._num_train_examples: Optional[int] = None
         self._predict_side: Optional[squad.EvalSideInfo] = None
         self._train_features_ready = False
-        self._predict_json: Any = None
+        self._files: dict[str, squad.SquadFile] = {}
 
     # ---------------------------------------------------------------------------------- settings
     @property
@@ -126,6 +93,15 @@ class SquadTask(Task):
     def predict_feature_file(self) -> str:
         return self.settings.predict_feature_file or os.path.join(self.settings.output_dir, "predict.tf_record")
 
+    def resolve_settings(self) -> SquadRun:
+        """With `eval_with_train_predict` (run_squad_v1.py / run_squad_v2.py, as the original), `--do_train
+        --do_predict` on a predict file with answers also evaluates every checkpoint (`do_eval`)."""
+        s = self.settings
+        if (s.eval_with_train_predict and not s.do_eval and s.do_train and s.do_predict and s.predict_file
+                and squad_postprocess.has_gold_answers(self.predict_json)):
+            return dataclasses.replace(s, do_eval=True)
+        return s
+
     def validate(self) -> None:
         s = self.settings
         if s.squad_version not in VERSIONS:
@@ -134,10 +110,6 @@ class SquadTask(Task):
             path = getattr(s, flag)
             if path and not tf.io.gfile.exists(path):
                 raise FileNotFoundError(f"--{flag}={path} not found.")
-        if self.config is None and not s.albert_hub_module_handle:
-            raise ValueError("--albert_config_file is required (the albert_config.json of the model), unless "
-                             "--albert_hub_module_handle gives the encoder or --init_checkpoint is a Hugging Face "
-                             "directory.")
         if (s.do_train or s.do_eval or s.do_predict) and getattr(self.tokenizer, "sp_model", None) is None:
             raise ValueError("SQuAD features need a SentencePiece model: pass --spm_model_file (e.g. "
                              "30k-clean.model), as in the original; WordPiece --vocab_file is not supported.")
@@ -164,9 +136,9 @@ class SquadTask(Task):
             if s.num_train_epochs <= 0:
                 raise ValueError(f"--num_train_epochs must be > 0, got {s.num_train_epochs}.")
             self.num_train_steps()  # --train_file set, present and readable
-            squad.resolve_version(s.train_file, s.squad_version)
+            self.squad_file(s.train_file).version(s.squad_version)
         if s.do_eval or s.do_predict:
-            squad.resolve_version(s.predict_file, s.squad_version)
+            self.squad_file(s.predict_file).version(s.squad_version)
         if s.do_eval and not squad_postprocess.has_gold_answers(self.predict_json):
             raise ValueError(f"--do_eval: --predict_file={s.predict_file} has no gold answers to score against "
                              "(a test file?); evaluate on a dev file or drop --do_eval.")
@@ -186,7 +158,7 @@ class SquadTask(Task):
                 raise ValueError("--do_train needs --train_file (the SQuAD training JSON, e.g. train-v1.1.json).")
             if not tf.io.gfile.exists(s.train_file):
                 raise FileNotFoundError(f"--train_file={s.train_file} not found.")
-            self._num_train_examples = len(squad.read_squad_examples(s.train_file, is_training=True))
+            self._num_train_examples = len(self.squad_file(s.train_file).examples(is_training=True))
         return int(self._num_train_examples / s.train_batch_size * s.num_train_epochs)
 
     def num_warmup_steps(self) -> int:
@@ -203,7 +175,7 @@ class SquadTask(Task):
     # ---------------------------------------------------------------------------------- features
     def _write_features(self, input_file: str, output_file: str, is_training: bool) -> None:
         s = self.settings
-        examples = squad.read_squad_examples(input_file, is_training)
+        examples = list(self.squad_file(input_file).examples(is_training))
         if is_training:
             random.Random(SHUFFLE_SEED).shuffle(examples)
         summary = squad.write_squad_features(
@@ -247,12 +219,16 @@ class SquadTask(Task):
             self._train_features_ready = True
         return self.train_feature_file
 
+    def squad_file(self, path: str) -> squad.SquadFile:
+        """The SQuAD file `path`, parsed once per task (every use of it in the run shares the parse)."""
+        if path not in self._files:
+            self._files[path] = squad.SquadFile(path)
+        return self._files[path]
+
     @property
     def predict_json(self) -> Any:
-        """The article list of `predict_file` (read once)."""
-        if self._predict_json is None:
-            self._predict_json = squad.load_squad_json(self.settings.predict_file)
-        return self._predict_json
+        """The article list of `predict_file`."""
+        return self.squad_file(self.settings.predict_file).articles
 
     def predict_features(self) -> tuple[str, squad.EvalSideInfo]:
         """`predict_feature_file` (built from `predict_file` when missing or stale) and its side information,
@@ -263,7 +239,7 @@ class SquadTask(Task):
             return path, self._predict_side
         self._ensure_features(s.predict_file, path, is_training=False, given=bool(s.predict_feature_file))
         side = squad.load_eval_features(squad.eval_features_path(path))
-        question_ids = [e.qas_id for e in squad.read_squad_examples(s.predict_file, is_training=False)]
+        question_ids = [e.qas_id for e in self.squad_file(s.predict_file).examples(is_training=False)]
         squad_postprocess.check_predict_file(side, question_ids, s.predict_file, path)
         for key in ("doc_stride", "max_query_length", "do_lower_case"):
             if key in side.settings and side.settings[key] != getattr(s, key):
@@ -336,13 +312,13 @@ class SquadTask(Task):
             logging.info("Predictions on %s: %s", s.predict_file, result)
         return {"raw_results": raw_path, "eval": result}
 
-    def export(self, model: keras.Model, export_dir: str) -> dict[str, str]:
-        """With savedmodel in `--export_formats`, `albert_tf.export.squad.export_squad`: the raw-output
+    def export(self, model: keras.Model, export_dir: str, checkpoint: ServingCheckpoint) -> dict[str, str]:
+        """With savedmodel in `--export_formats`, `albert_tf.tasks.squad.export.export_squad`: the raw-output
         SavedModel, the raw-text QA SavedModel and, for v1.1 as the original, `export_dir/albert_model.tflite`;
         then the ONNX / TFLite files of `albert_tf.export.deploy` (the raw outputs; full_int8 calibrated on
         the predict features)."""
         from albert_tf.export import deploy
-        from albert_tf.export.squad import SquadFeatureServing, export_squad  # imports tensorflow_text
+        from albert_tf.tasks.squad.export import SquadFeatureServing, export_squad  # imports tensorflow_text
         s = self.settings
         paths = {}
         if deploy.wants_saved_model(s):
@@ -353,23 +329,24 @@ class SquadTask(Task):
                     self.tokenizer, s.spm_model_file or getattr(self.tokenizer, "spm_model_file", None),
                     "The raw-text SQuAD SavedModel"),
                 do_lower_case=s.do_lower_case, n_best_size=s.n_best_size, max_answer_length=s.max_answer_length,
-                null_score_diff_threshold=self._serving_threshold(), tflite=not self.is_v2))
+                null_score_diff_threshold=self._serving_threshold(checkpoint), tflite=not self.is_v2))
         module = SquadFeatureServing(model, s.squad_version, s.max_seq_length)
         calibration = deploy.calibration_batches(lambda: self._predict_dataset(self.predict_features()[0]),
                                                  module.input_names)
         paths.update(deploy.export_task(module, s, self.config, calibration))
         return paths
 
-    def _serving_threshold(self) -> Optional[float]:
-        """v2.0: `--null_score_diff_threshold`, else the threshold tuned with `model.ckpt-best` (recorded in
-        `eval_results.txt`), so the export answers as the run's `predictions.json` did; None otherwise."""
+    def _serving_threshold(self, checkpoint: ServingCheckpoint) -> Optional[float]:
+        """v2.0: `--null_score_diff_threshold`, else the threshold tuned with `model.ckpt-best` (its record in
+        `eval_results.txt`, handed over by the driver), so the export answers as the run's `predictions.json`
+        did; None otherwise."""
         s = self.settings
         if not self.is_v2 or s.null_score_diff_threshold is not None:
             return s.null_score_diff_threshold
-        record = best_checkpoint.best_checkpoint_results(s.output_dir) or {}
+        record = checkpoint.best_record or {}
         threshold = record.get(squad_postprocess.NULL_THRESHOLD_KEY)
         if threshold is not None:
             logging.info("Exporting with null_score_diff_threshold=%s, tuned with %s at step %d "
-                         "(--null_score_diff_threshold overrides it).", threshold,
-                         os.path.join(s.output_dir, best_checkpoint.BEST_CHECKPOINT), int(record["global_step"]))
+                         "(--null_score_diff_threshold overrides it).", threshold, checkpoint.path,
+                         int(record["global_step"]))
         return threshold

@@ -33,7 +33,8 @@ import tensorflow as tf
 from absl import logging
 
 from albert_tf import tokenization
-from albert_tf.data import cache, classifier_features, task_names, text_checks
+from albert_tf.data import cache, classifier_features, text_checks
+from albert_tf.tasks.glue import names as task_names
 from albert_tf.data.classifier_features import InputExample
 
 SPLITS = ("train", "dev", "test")

@@ -17,7 +17,7 @@
 
 How character offsets are found in the graph. The Python features map every SentencePiece piece to
 characters of the raw context by a banded LCS between the raw text and the concatenated pieces
-(`albert_tf.data.squad.align_paragraph`). The graph tracks offsets through each step instead:
+(`albert_tf.tasks.squad.data.align_paragraph`). The graph tracks offsets through each step instead:
 
 1. ``preprocess_text`` acts character by character except for the whitespace collapse: NFKD followed
    by the removal of every combining mark is the concatenation of the per-character results (canonical
@@ -49,10 +49,10 @@ import tensorflow_text as tf_text
 import tf_keras as keras
 from absl import logging
 
-from albert_tf import tokenization
+from albert_tf import sentencepiece_rules, tokenization
 from albert_tf.export import serving, tflite
 from albert_tf.export.spm_asset import TOKENIZATION_INFO, attach_spm_asset
-from albert_tf.squad_eval import V1, V2, VERSIONS
+from albert_tf.tasks.squad.evaluate import V1, V2, VERSIONS
 
 V1_OUTPUTS = ("start_logits", "end_logits")
 V2_OUTPUTS = ("start_top_log_probs", "start_top_index", "end_top_log_probs", "end_top_index", "cls_logits")
@@ -110,13 +110,13 @@ def _comma_rule_table(sp_model) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     lengths, ids, tail_end, tail_begin = [], [], [], []
     for i in range(sp_model.GetPieceSize()):
         piece = sp_model.IdToPiece(i)
-        if i == unk or not tokenization._ends_with_digit_comma(piece):
+        if i == unk or not sentencepiece_rules.ends_with_digit_comma(piece):
             lengths.append(1)
             ids.append(i)
             tail_end.append(0)
             tail_begin.append(np.iinfo(np.int64).max // 4)
             continue
-        parts = tokenization._split_digit_comma(sp_model, piece)
+        parts = sentencepiece_rules.split_digit_comma(sp_model, piece)
         sizes = [len(p.replace(tokenization.SPIECE_UNDERLINE, " ").encode("utf-8")) for p in parts]
         after = np.cumsum(sizes[::-1])[::-1]  # bytes from each part's start to the piece's end
         lengths.append(len(parts))
@@ -160,7 +160,7 @@ class ContextPieces:
             [len(sp_model.IdToPiece(i).replace(tokenization.SPIECE_UNDERLINE, " ").encode("utf-8"))
              for i in range(sp_model.GetPieceSize())], np.int64)
         self._comma_table = _comma_rule_table(sp_model)
-        self._space_class = tokenization._regex_classes()[0]
+        self._space_class = sentencepiece_rules.regex_classes()[0]
 
     def _segment(self, normalized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         """Normalised texts [B] -> (row splits [B+1], ids [P] int32, begin, end [P] int64 byte offsets)."""
@@ -256,7 +256,7 @@ class ContextPieces:
 
 def doc_windows(num_pieces: tf.Tensor, query_lengths: tf.Tensor, seq_length: int,
                 doc_stride: int) -> dict[str, tf.Tensor]:
-    """The doc spans of `albert_tf.data.squad.doc_spans` for a batch, in closed form.
+    """The doc spans of `albert_tf.tasks.squad.data.doc_spans` for a batch, in closed form.
 
     With ``M = seq_length - len(query) - 3`` pieces per window and ``a = min(M, doc_stride)``, an
     example of L > 0 pieces has windows starting at ``k * a`` for ``k = 0 .. ceil(max(L - M, 0) / a)``,
@@ -286,7 +286,7 @@ def doc_windows(num_pieces: tf.Tensor, query_lengths: tf.Tensor, seq_length: int
 def max_context(windows: dict[str, tf.Tensor], seq_length: int) -> tf.Tensor:
     """bool [W, S]: sequence positions holding a doc piece whose maximal context is this window.
 
-    As `albert_tf.data.squad.max_context_span`: the piece at ``p`` scores ``min(p - start, end - p) +
+    As `albert_tf.tasks.squad.data.max_context_span`: the piece at ``p`` scores ``min(p - start, end - p) +
     0.01 * length`` in every window holding it (float64, the Python arithmetic), and the first window
     with the highest score wins.
     """
@@ -373,7 +373,7 @@ class SquadTextServing(serving.ModelServing):
     The graph builds the features of ``convert_examples_to_features`` (question ids cut to
     ``max_query_length``, doc spans of ``max_seq_length - len(question) - 3`` pieces every
     ``doc_stride``, ``[CLS] question [SEP] span [SEP]``), runs the model on all windows of the batch and
-    decodes as ``albert_tf.squad_postprocess``: v1.1 pairs the ``n_best_size`` best starts and ends of
+    decodes as ``albert_tf.tasks.squad.postprocess``: v1.1 pairs the ``n_best_size`` best starts and ends of
     each window (over all positions), v2.0 the model's k*k' beam pairs; a pair is dropped when its start
     is not a max-context doc position of its window (v2.0: or lies in the question), its end is past the
     window's doc pieces or before the start, or it is longer than ``max_answer_length`` pieces; the

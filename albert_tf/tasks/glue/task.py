@@ -22,7 +22,6 @@ process beside it (`--continuous_eval`, as the original's second polling process
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from typing import Any, Optional
@@ -33,34 +32,14 @@ import tf_keras as keras
 from absl import logging
 
 from albert_tf import metrics, tokenization
-from albert_tf.core import driver
-from albert_tf.core.task import TRAIN_SHUFFLE_SEED, EvalSet, Predictor, RunSettings, Task, check_seq_length
-from albert_tf.data import glue
+from albert_tf.core.context import RunContext
+from albert_tf.core.task import ServingCheckpoint, TRAIN_SHUFFLE_SEED, EvalSet, Predictor, Task, check_seq_length
+from albert_tf.tasks.glue import data as glue
 from albert_tf.data.classifier_features import classifier_dataset
 from albert_tf.export import deploy, serving
 from albert_tf.modeling import AlbertClassifier
-
-
-@dataclasses.dataclass(kw_only=True)
-class ClassifierRun(RunSettings):
-    """Everything `run_classifier.py` needs; names and defaults are the original flags'.
-
-    `classifier_dropout` and `xnli_language` are additions (the original hard-coded 0.1 and "zh").
-    """
-
-    data_dir: Optional[str] = None
-    task_name: str
-    albert_config_file: Optional[str] = None
-    spm_model_file: Optional[str] = None
-    vocab_file: Optional[str] = None
-    cached_dir: Optional[str] = None
-    do_lower_case: bool = True
-    max_seq_length: int = 512
-    train_step: int = 1000
-    warmup_step: int = 0
-    threshold_to_export: float = math.nan
-    classifier_dropout: float = 0.1
-    xnli_language: str = "zh"
+from albert_tf.tasks.glue.export import export_classifier, head_outputs
+from albert_tf.tasks.glue.settings import ClassifierRun
 
 
 def per_example_loss(labels: tf.Tensor, logits: tf.Tensor, is_regression: bool) -> tf.Tensor:
@@ -71,20 +50,13 @@ def per_example_loss(labels: tf.Tensor, logits: tf.Tensor, is_regression: bool) 
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=logits)
 
 
-def head_outputs(logits: tf.Tensor, is_regression: bool) -> dict[str, tf.Tensor]:
-    """The original PREDICT outputs from logits [B,C]: `probabilities` (softmax [B,C] float32; the raw
-    [B,1] score for regression) and `predictions` (argmax [B] int32; the score [B] for regression)."""
-    if is_regression:
-        return {"probabilities": logits, "predictions": tf.squeeze(logits, -1)}
-    return {"probabilities": tf.nn.softmax(logits, axis=-1),
-            "predictions": tf.argmax(logits, axis=-1, output_type=tf.int32)}
-
-
 class GlueTask(Task):
     """A GLUE / XNLI classification or regression task (see the module docstring)."""
 
-    def __init__(self, settings: ClassifierRun):
-        super().__init__(settings)
+    compatibility_fields = ("do_lower_case", "max_seq_length")
+
+    def __init__(self, settings: ClassifierRun, context: Optional[RunContext] = None):
+        super().__init__(settings, context)
         self.settings: ClassifierRun = settings
         # SentencePiece normalisation unless a WordPiece vocabulary is given (Hugging Face and TF-Hub
         # ALBERTs bring SentencePiece models).
@@ -100,10 +72,6 @@ class GlueTask(Task):
     # ---------------------------------------------------------------------------------- settings
     def validate(self) -> None:
         s = self.settings
-        if self.config is None and not s.albert_hub_module_handle:
-            raise ValueError("--albert_config_file is required (the albert_config.json of the model), unless "
-                             "--albert_hub_module_handle gives the encoder or --init_checkpoint is a Hugging Face "
-                             "directory.")
         needs_text = s.do_train or s.do_eval or s.do_predict
         if needs_text:
             self.tokenizer  # noqa: B018 (fails early, naming the flags, when there is no tokenizer)
@@ -241,7 +209,7 @@ class GlueTask(Task):
         return tokenization.in_graph_spm_model(tokenizer, getattr(tokenizer, "spm_model_file", None),
                                                "The raw-text SavedModel")
 
-    def export(self, model: keras.Model, export_dir: str) -> dict[str, str]:
+    def export(self, model: keras.Model, export_dir: str, checkpoint: ServingCheckpoint) -> dict[str, str]:
         """The SavedModels of `export_classifier` (with savedmodel in `--export_formats`) and the ONNX / TFLite
         files of `albert_tf.export.deploy` (logits, probabilities, predictions; full_int8 calibrated on dev)."""
         s = self.settings
@@ -261,57 +229,3 @@ class GlueTask(Task):
         """The ONNX / TFLite outputs: `logits` and the served `probabilities`, `predictions`."""
         logits = tf.cast(outputs["logits"], tf.float32)
         return dict(head_outputs(logits, self.is_regression), logits=logits)
-
-
-def export_classifier(model: keras.Model, export_dir_base: str, *, task_name: str, max_seq_length: int,
-                      spm_model_file: Optional[str] = None, do_lower_case: bool = True,
-                      threshold: Optional[float] = None) -> dict[str, str]:
-    """Exports a GLUE classifier as SavedModels (see `albert_tf.export.serving`).
-
-    `export_dir_base/<timestamp>/`, as the original: `serving_default(serialized_example)` ->
-    `probabilities` float32 [None, C] ([None, 1] raw score for sts-b), `predictions` ([None] int32
-    label ids; float32 scores for sts-b) and, when `threshold` is given, a constant float32 `threshold`.
-    `export_dir_base/<timestamp>_text/` (only with `spm_model_file`): `serving_default(text_a)` for
-    single-sentence tasks, `serving_default(text_a, text_b)` for pair tasks -> the same outputs plus
-    `labels` (string [None], the predicted label) for classification tasks.
-
-    Returns:
-      {"": original-style SavedModel dir, "_text": raw-text SavedModel dir (when exported)}.
-    """
-    processor = glue.get_processor(task_name)
-
-    def outputs_fn(outputs: dict) -> dict[str, tf.Tensor]:
-        return head_outputs(tf.cast(outputs["logits"], tf.float32), processor.is_regression)
-
-    modules: dict[str, Any] = {serving.EXAMPLES: serving.ExampleServingModule(
-        model, serving.classifier_example_parser(max_seq_length), outputs_fn, threshold)}
-    if spm_model_file:
-        modules[serving.TEXT] = serving.TextServingModule(
-            model, outputs_fn, spm_model_file, do_lower_case, max_seq_length,
-            text_inputs=("text_a",) if processor.single_sentence else ("text_a", "text_b"),
-            label_strings=None if processor.is_regression else processor.get_labels(), threshold=threshold)
-    else:
-        logging.warning("No --spm_model_file: the raw-text SavedModel is not exported.")
-    return serving.export_saved_models(modules, export_dir_base)
-
-
-def export_checkpoint(albert_config_file: str, task_name: str, export_dir: str, *,
-                      output_dir: Optional[str] = None, init_checkpoint: Optional[str] = None,
-                      max_seq_length: int = 512, spm_model_file: Optional[str] = None, do_lower_case: bool = True,
-                      threshold: Optional[float] = None, export_formats: str = "savedmodel",
-                      export_quantize: str = "") -> dict[str, str]:
-    """Exports a fine-tuned classifier without training (`export_savedmodel.py`), through the driver:
-    the checkpoint is `output_dir`'s best (else newest), else the fine-tuned `init_checkpoint`.
-    Returns the SavedModel directories of `export_classifier` and the files of `--export_formats` /
-    `--export_quantize` (see `GlueTask.export`)."""
-    run = ClassifierRun(task_name=task_name, output_dir=output_dir or export_dir, albert_config_file=albert_config_file,
-                        init_checkpoint=init_checkpoint, max_seq_length=max_seq_length, spm_model_file=spm_model_file,
-                        do_lower_case=do_lower_case, export_dir=export_dir, export_formats=export_formats,
-                        export_quantize=export_quantize, threshold_to_export=math.nan if threshold is None else threshold)
-    return driver.run(GlueTask(run))["export"]
-
-
-
-def run_classifier(run: ClassifierRun, strategy: Optional[tf.distribute.Strategy] = None) -> dict[str, Any]:
-    """Trains / evaluates / predicts / exports through the driver; returns its summary."""
-    return driver.run(GlueTask(run), strategy)

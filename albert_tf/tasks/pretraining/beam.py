@@ -1,6 +1,6 @@
 """Pretraining data as an Apache Beam pipeline: the in-process writer's instances, on any Beam runner.
 
-The pipeline runs `albert_tf.data.pretraining`'s own steps, so the records are the same bytes:
+The pipeline runs `albert_tf.tasks.pretraining.data`'s own steps, so the records are the same bytes:
 
 1. Read: every input file (any Beam filesystem: local, ``gs://``, ``hdfs://``, ``s3://``, ...) is read and
    tokenised by one worker (`pretraining.decode_lines`, `pretraining.tokenize_lines`).
@@ -38,7 +38,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from albert_tf import fileio, tokenization
-from albert_tf.data import pretraining, tfrecord
+from albert_tf.data import tfrecord
+from albert_tf.tasks.pretraining import data as pretraining
 
 
 @dataclasses.dataclass(frozen=True)

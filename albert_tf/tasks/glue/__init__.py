@@ -1,0 +1,8 @@
+"""GLUE and XNLI classification: data (`data`), task names (`names`), the task (`task`).
+
+The main names are imported on first use, so that the TensorFlow-free modules (settings, data readers) load
+without TensorFlow.
+"""
+from albert_tf.lazy_names import attach
+
+attach(globals(), {"ClassifierRun": "settings", "GlueTask": "task"})
