@@ -139,15 +139,21 @@ def run_main(main: Callable[[list[str]], Any], argv: Optional[list[str]] = None)
 _HELP_FLAGS = ("--help", "-help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml")
 
 
+# The module that defines the flags generated from settings dataclasses (`define_flags`).
+_GENERATED_FLAGS_MODULE = "albert_tf.core.flags"
+
+
 def _list_flags_in_help(module_name: str) -> None:
-    """Makes `--help` list the flags of `module_name` (the program's module in `albert_tf.scripts`).
+    """Makes `--help` list the flags of `module_name` (the program's module in `albert_tf.scripts`) and the
+    ones generated for it from its settings (absl attributes those to `albert_tf.core.flags`).
 
     absl's `--help` lists the key flags of the file that was started (`sys.argv[0]`): the root wrapper
     scripts and the console commands only import the module that defines the flags.
     """
     started = sys.argv[0]
-    for flag in flags.FLAGS.get_key_flags_for_module(module_name):
-        flags.FLAGS.register_key_flag_for_module(started, flag)
+    for module in (module_name, _GENERATED_FLAGS_MODULE):
+        for flag in flags.FLAGS.get_key_flags_for_module(module):
+            flags.FLAGS.register_key_flag_for_module(started, flag)
 
 
 def check_choice(flag: str, value: Optional[str], choices: Iterable[str],

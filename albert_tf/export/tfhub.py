@@ -153,8 +153,8 @@ def export_from_checkpoint(export_path: str, albert_config_file: str, init_check
       FileNotFoundError / ValueError: a missing file or a checkpoint without the MLM head, named with
         the flag to fix, before any model is built.
     """
-    from albert_tf.checkpoints.loading import has_variables, load_original_checkpoint
-    from albert_tf.checkpoints.tf1 import resolve_checkpoint_path
+    from albert_tf.checkpoints import source as model_source
+    from albert_tf.checkpoints.loading import load_original_checkpoint
     from albert_tf.configs import AlbertConfig
     from albert_tf.modeling.models import AlbertPretrainer
 
@@ -168,13 +168,13 @@ def export_from_checkpoint(export_path: str, albert_config_file: str, init_check
     quantize = deploy.parse_list(deploy_quantize, ("float16", "int8"), "deploy_quantize")
     if (formats or quantize) and not (formats and deploy_dir):
         raise ValueError("--deploy_quantize needs --deploy_formats, and --deploy_formats needs --deploy_dir.")
-    prefix = resolve_checkpoint_path(init_checkpoint)
-    if with_mlm and not has_variables(prefix, ["cls/predictions/output_bias"]):
-        raise ValueError(f"{prefix} has no MLM head (cls/predictions/*), e.g. a fine-tuned checkpoint: pass "
-                         "--nowith_mlm to export the encoder alone.")
+    checkpoint = model_source.resolve_tf1(init_checkpoint)
+    if with_mlm and not checkpoint.has_variables(["cls/predictions/output_bias"]):
+        raise ValueError(f"{checkpoint.location} has no MLM head (cls/predictions/*), e.g. a fine-tuned checkpoint: "
+                         "pass --nowith_mlm to export the encoder alone.")
     config = AlbertConfig.from_json_file(albert_config_file)
     model = AlbertPretrainer(config) if with_mlm else AlbertModel(config)
-    load_original_checkpoint(model, prefix)
+    load_original_checkpoint(model, checkpoint)
     paths = {"encoder": export_encoder(model, export_path, with_mlm, spm_model_file=spm_model_file,
                                        do_lower_case=do_lower_case)}
     if preprocessing_export_path:
