@@ -14,15 +14,21 @@ README's special symbols) is trained on them first. Every measurement is a fresh
    process from `wait4`, the best of the repeats. The speed-up is the ratio of CPU seconds.
 2. **Worker counts** (`--workers`): the in-process writer with `--num_workers=k`; outputs compared.
 3. **Beam** (`--beam_workers`, needs apache-beam in `--beam_python`'s environment): the pipeline on the
-   DirectRunner in multi-process mode with k workers, all timed on the same data (`--beam_dupe_factor`).
-   Throughput is instances per second of `run_pipeline` alone: interpreter start, imports and the tokenizer
-   load are excluded; the start of the k worker processes is included. The shards are compared.
+   DirectRunner in multi-process mode with k workers, all on the same data (`--beam_dupe_factor`). The
+   workers clock their own stages (`pretraining.beam.PipelineFigures`, through Beam's metrics): throughput
+   is instances per *work second*, from the first element's start to the last's end (worker start-up
+   excluded); beside it the CPU seconds of the runner process, of its workers in all (start-up included),
+   of the stages summed and of the busiest worker, and the CPU-bound speed-up (the 1-worker stage CPU over
+   the busiest worker's): what the work allows when every worker has a free core. The shards are compared.
 4. **Projection**: a phase breakdown at `--projection_seq_length` (512) with dupe 1 gives the CPU seconds
    per MB of input for reading + tokenising (T) and for one pass of building + writing (B); then
    CPU-hours(S GB, dupe D) = S * 1000 * (T + D * B) / 3600, printed for S = `--projection_gb` (16, the
    paper's corpus) and D = `--projection_dupe_factor` (40, the original recipe's `dupe_factor`). Memory
-   per GB of input is the growth of the peak resident set from the corpus to the corpus read three times.
+   per GB of input is measured as the growth of the resident set over reading the corpus (after reading
+   less before), as a slope between the corpus read once and three times (start-up and fixed costs
+   cancel), printed beside the model of the corpus arrays (5 bytes per token).
 
+`--sections` picks sections (e.g. `--sections=beam` for the Beam figures alone, about a minute).
 On a shared machine wall-clock ratios are capped by the cores actually free (the load average is
 printed); CPU seconds are the comparable figures.
 """
@@ -247,7 +253,8 @@ def main(argv: list[str]) -> None:
                   f"{report['runner_cpu']:6.2f} {report['workers_cpu']:7.2f} {stages:6.2f} {busiest:7.2f} "
                   f"{reference[1] / busiest:8.2f}x {r['peak_rss'] / 2**20:7.0f} {data == reference[2]}")
             print(f"{'':7} stage CPU s: " + ", ".join(f"{k} {v:.2f}" for k, v in figures["stage_cpu"].items())
-                  + "; per worker: " + ", ".join(f"{v:.2f}" for v in sorted(figures["process_cpu"].values())))
+                  + "; per worker: " + ", ".join(f"{v:.2f}" for v in sorted(figures["process_cpu"].values()))
+                  + "; stage wall s: " + ", ".join(f"{k} {v:.2f}" for k, v in figures["stage_seconds"].items()))
         print("run s: all of run_pipeline (tokenizer load, pipeline construction, worker start, work); work s: from "
               "the first element's start to the last's end, as the workers clocked them (start-up excluded); "
               "inst/s and speed-up: instances per work second. CPU seconds: runner = the launching process "
