@@ -152,6 +152,11 @@ print(json.dumps(dict(seconds=seconds, paths=paths, runner_cpu=cpu(resource.RUSA
 
 def main(argv: list[str]) -> None:
     del argv
+    sections = set(FLAGS.sections)
+    unknown = sections - {"whole", "workers", "beam", "projection"}
+    if unknown:
+        raise app.UsageError(f"--sections: unknown {sorted(unknown)}; choose from whole, workers, beam, projection.")
+
     names = [n.strip() for n in FLAGS.files.split(",") if n.strip()]
     if names:
         files = [os.path.join(FLAGS.input_dir, f"{n}.txt") for n in names]
@@ -173,11 +178,6 @@ def main(argv: list[str]) -> None:
     common = [f"--input_file={','.join(files)}", f"--spm_model_file={model}",
               f"--max_seq_length={FLAGS.max_seq_length}",
               f"--max_predictions_per_seq={FLAGS.max_predictions_per_seq}", f"--dupe_factor={FLAGS.dupe_factor}"]
-
-    sections = set(FLAGS.sections)
-    unknown = sections - {"whole", "workers", "beam", "projection"}
-    if unknown:
-        raise app.UsageError(f"--sections: unknown {sorted(unknown)}; choose from whole, workers, beam, projection.")
 
     # 1. Whole process, one core, side by side with the original.
     ours_cmd = [sys.executable, os.path.join(ROOT, "create_pretraining_data.py"), *common, "--num_workers=1"]
