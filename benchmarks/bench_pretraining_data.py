@@ -14,15 +14,21 @@ README's special symbols) is trained on them first. Every measurement is a fresh
    process from `wait4`, the best of the repeats. The speed-up is the ratio of CPU seconds.
 2. **Worker counts** (`--workers`): the in-process writer with `--num_workers=k`; outputs compared.
 3. **Beam** (`--beam_workers`, needs apache-beam in `--beam_python`'s environment): the pipeline on the
-   DirectRunner in multi-process mode with k workers, all timed on the same data (`--beam_dupe_factor`).
-   Throughput is instances per second of `run_pipeline` alone: interpreter start, imports and the tokenizer
-   load are excluded; the start of the k worker processes is included. The shards are compared.
+   DirectRunner in multi-process mode with k workers, all on the same data (`--beam_dupe_factor`). The
+   workers clock their own stages (`pretraining.beam.PipelineFigures`, through Beam's metrics): throughput
+   is instances per *work second*, from the first element's start to the last's end (worker start-up
+   excluded); beside it the CPU seconds of the runner process, of its workers in all (start-up included),
+   of the stages summed and of the busiest worker, and the CPU-bound speed-up (the 1-worker stage CPU over
+   the busiest worker's): what the work allows when every worker has a free core. The shards are compared.
 4. **Projection**: a phase breakdown at `--projection_seq_length` (512) with dupe 1 gives the CPU seconds
    per MB of input for reading + tokenising (T) and for one pass of building + writing (B); then
    CPU-hours(S GB, dupe D) = S * 1000 * (T + D * B) / 3600, printed for S = `--projection_gb` (16, the
    paper's corpus) and D = `--projection_dupe_factor` (40, the original recipe's `dupe_factor`). Memory
-   per GB of input is the growth of the peak resident set from the corpus to the corpus read three times.
+   per GB of input is measured as the growth of the resident set over reading the corpus (after reading
+   less before), as a slope between the corpus read once and three times (start-up and fixed costs
+   cancel), printed beside the model of the corpus arrays (5 bytes per token).
 
+`--sections` picks sections (e.g. `--sections=beam` for the Beam figures alone, about a minute).
 On a shared machine wall-clock ratios are capped by the cores actually free (the load average is
 printed); CPU seconds are the comparable figures.
 """
@@ -62,6 +68,9 @@ flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked LM predictions per s
 flags.DEFINE_integer("projection_seq_length", 512, "Sequence length of the projection's phase breakdown.")
 flags.DEFINE_integer("projection_dupe_factor", 40, "Dupe factor of the projection (the original recipe: 40).")
 flags.DEFINE_float("projection_gb", 16.0, "Corpus size of the projection, GB of text (the paper's: 16).")
+flags.DEFINE_list("sections", ["whole", "workers", "beam", "projection"],
+                  "Sections to run: whole (1, needs --original_dir for the side-by-side), workers (2), beam (3), "
+                  "projection (4); e.g. --sections=beam for the Beam figures alone.")
 flags.DEFINE_string("work_dir", None, "Where to write the model and records (default: a temporary directory).")
 FLAGS = flags.FLAGS
 
@@ -98,12 +107,16 @@ sys.path.insert(0, {root!r})
 from albert_tf.data import tfrecord
 from albert_tf.tasks.pretraining import data as pretraining
 options = pretraining.PretrainingOptions(max_seq_length={seq}, max_predictions_per_seq={preds}, dupe_factor=1)
-with open("/proc/self/statm") as f:
-    startup_rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def resident():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+startup_rss = resident()
 t0 = time.process_time()
 tokenizer, vocab = pretraining.load_tokenizer({model!r}, None, True)
+before_read = resident()
 corpus = pretraining.read_documents({files!r}, tokenizer, True, 1)
 t1 = time.process_time()
+corpus_rss = resident() - before_read
 count = 0
 with tfrecord.RoundRobinWriter([{output!r}]) as writer:
     for record in pretraining.generate_training_instances(corpus, options, vocab, random.Random(1)):
@@ -112,27 +125,38 @@ with tfrecord.RoundRobinWriter([{output!r}]) as writer:
 t2 = time.process_time()
 peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps(dict(read_tokenize=t1 - t0, build_write=t2 - t1, instances=count, tokens=len(corpus.ids),
-                      startup_rss=startup_rss, peak_rss=peak_rss)))
+                      startup_rss=startup_rss, corpus_rss=corpus_rss, peak_rss=peak_rss)))
 """
 
 # Runs in a fresh interpreter: one Beam pipeline, timed from its start to its end.
 _BEAM = r"""
-import json, resource, sys, time
+import dataclasses, json, resource, sys, time
 sys.path.insert(0, {root!r})
 from albert_tf.tasks.pretraining import data as pretraining
 from albert_tf.tasks.pretraining import beam as pretraining_beam
 options = pretraining.PretrainingOptions(max_seq_length={seq}, max_predictions_per_seq={preds}, dupe_factor={dupe})
 args = ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers={workers}"]
-start = time.perf_counter()
+def cpu(who):
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+figures = []
+start, runner, workers = time.perf_counter(), cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
 paths = pretraining_beam.run_pipeline({files!r}, {output!r}, num_output_shards={shards}, pipeline_args=args,
-                                      spm_model_file={model!r}, options=options)
+                                      spm_model_file={model!r}, options=options, report=figures.append)
 seconds = time.perf_counter() - start
-print(json.dumps(dict(seconds=seconds, paths=paths)))
+print(json.dumps(dict(seconds=seconds, paths=paths, runner_cpu=cpu(resource.RUSAGE_SELF) - runner,
+                      workers_cpu=cpu(resource.RUSAGE_CHILDREN) - workers,
+                      figures=dataclasses.asdict(figures[0]))))
 """
 
 
 def main(argv: list[str]) -> None:
     del argv
+    sections = set(FLAGS.sections)
+    unknown = sections - {"whole", "workers", "beam", "projection"}
+    if unknown:
+        raise app.UsageError(f"--sections: unknown {sorted(unknown)}; choose from whole, workers, beam, projection.")
+
     names = [n.strip() for n in FLAGS.files.split(",") if n.strip()]
     if names:
         files = [os.path.join(FLAGS.input_dir, f"{n}.txt") for n in names]
@@ -158,7 +182,7 @@ def main(argv: list[str]) -> None:
     # 1. Whole process, one core, side by side with the original.
     ours_cmd = [sys.executable, os.path.join(ROOT, "create_pretraining_data.py"), *common, "--num_workers=1"]
     runs: dict[str, list[dict]] = {"albert-tf": [], "original": []}
-    for repeat in range(FLAGS.repeats):
+    for repeat in range(FLAGS.repeats if "whole" in sections else 0):
         out = os.path.join(work_dir, "ours.tfrecord")
         result = timed(ours_cmd + [f"--output_file={out}"])
         result["instances"] = count_records([out])
@@ -171,25 +195,26 @@ def main(argv: list[str]) -> None:
                            env={"PYTHONPATH": os.path.dirname(os.path.abspath(FLAGS.original_dir))})
             result["instances"] = count_records([out])
             runs["original"].append(result)
-    print(f"\n1. whole process, one core: seq {FLAGS.max_seq_length}, dupe {FLAGS.dupe_factor}, best of "
-          f"{FLAGS.repeats} alternating runs (load average now {os.getloadavg()[0]:.1f})")
-    print(f"{'writer':>10} {'CPU s':>7} {'wall s':>7} {'instances':>9} {'inst/CPU s':>10} {'CPU s/MB':>8} "
-          f"{'peak MB':>8}")
-    best = {}
-    for name, results in runs.items():
-        if not results:
-            continue
-        r = best[name] = min(results, key=lambda x: x["cpu"])
-        print(f"{name:>10} {r['cpu']:7.2f} {r['wall']:7.2f} {r['instances']:9d} {r['instances'] / r['cpu']:10.0f} "
-              f"{r['cpu'] / size_mb:8.2f} {r['peak_rss'] / 2**20:8.0f}")
-    if "original" in best:
-        ratio = (best["albert-tf"]["instances"] / best["albert-tf"]["cpu"]) / (
-            best["original"]["instances"] / best["original"]["cpu"])
-        print(f"speed-up over the original (instances per CPU second, whole process): {ratio:.2f}x "
-              f"(CPU seconds: {best['original']['cpu'] / best['albert-tf']['cpu']:.2f}x)")
+    if "whole" in sections:
+        print(f"\n1. whole process, one core: seq {FLAGS.max_seq_length}, dupe {FLAGS.dupe_factor}, best of "
+              f"{FLAGS.repeats} alternating runs (load average now {os.getloadavg()[0]:.1f})")
+        print(f"{'writer':>10} {'CPU s':>7} {'wall s':>7} {'instances':>9} {'inst/CPU s':>10} {'CPU s/MB':>8} "
+              f"{'peak MB':>8}")
+        best = {}
+        for name, results in runs.items():
+            if not results:
+                continue
+            r = best[name] = min(results, key=lambda x: x["cpu"])
+            print(f"{name:>10} {r['cpu']:7.2f} {r['wall']:7.2f} {r['instances']:9d} {r['instances'] / r['cpu']:10.0f} "
+                  f"{r['cpu'] / size_mb:8.2f} {r['peak_rss'] / 2**20:8.0f}")
+        if "original" in best:
+            ratio = (best["albert-tf"]["instances"] / best["albert-tf"]["cpu"]) / (
+                best["original"]["instances"] / best["original"]["cpu"])
+            print(f"speed-up over the original (instances per CPU second, whole process): {ratio:.2f}x "
+                  f"(CPU seconds: {best['original']['cpu'] / best['albert-tf']['cpu']:.2f}x)")
 
     # 2. Worker counts of the in-process writer.
-    counts = [int(w) for w in FLAGS.workers.split(",") if w.strip()]
+    counts = [int(w) for w in FLAGS.workers.split(",") if w.strip()] if "workers" in sections else []
     if counts:
         print(f"\n2. in-process writer, --num_workers (whole process)")
         print(f"{'workers':>7} {'wall s':>7} {'CPU s':>7} {'inst/s':>8} {'speed-up':>8} identical")
@@ -204,12 +229,12 @@ def main(argv: list[str]) -> None:
                   f"{reference[0] / r['wall']:7.2f}x {data == reference[1]}")
 
     # 3. The Beam pipeline, DirectRunner, k worker processes.
-    beam_counts = [int(w) for w in FLAGS.beam_workers.split(",") if w.strip()]
+    beam_counts = [int(w) for w in FLAGS.beam_workers.split(",") if w.strip()] if "beam" in sections else []
     if beam_counts:
         print(f"\n3. Beam pipeline, DirectRunner multi_processing: seq {FLAGS.max_seq_length}, dupe "
-              f"{FLAGS.beam_dupe_factor}, {FLAGS.beam_shards} shards; seconds of run_pipeline only (interpreter, "
-              "imports and tokenizer load excluded; worker process start included)")
-        print(f"{'workers':>7} {'seconds':>8} {'CPU s':>7} {'inst/s':>8} {'speed-up':>8} {'peak MB':>8} identical")
+              f"{FLAGS.beam_dupe_factor}, {FLAGS.beam_shards} shards (load average now {os.getloadavg()[0]:.1f})")
+        print(f"{'workers':>7} {'run s':>6} {'work s':>6} {'inst/s':>7} {'speed-up':>8} {'runner':>6} "
+              f"{'workers':>7} {'stages':>6} {'busiest':>7} {'CPU bound':>9} {'peak MB':>7} identical")
         reference = None
         for workers in beam_counts:
             output = os.path.join(work_dir, f"beam-w{workers}", "train")
@@ -218,28 +243,45 @@ def main(argv: list[str]) -> None:
                                 shards=FLAGS.beam_shards, model=model)
             r = timed([FLAGS.beam_python, "-c", code], env={"PYTHONPATH": ROOT})
             report = json.loads(r["stdout"].strip().splitlines()[-1])
+            figures = report["figures"]
             data = [open(p, "rb").read() for p in report["paths"]]
             n = count_records(report["paths"])
-            reference = reference or (n / report["seconds"], data)
-            print(f"{workers:7d} {report['seconds']:8.2f} {r['cpu']:7.2f} {n / report['seconds']:8.0f} "
-                  f"{n / report['seconds'] / reference[0]:7.2f}x {r['peak_rss'] / 2**20:8.0f} {data == reference[1]}")
-        print("(peak MB: the largest single process of the run: the runner or one worker)")
+            stages, busiest = sum(figures["stage_cpu"].values()), max(figures["process_cpu"].values())
+            reference = reference or (n / figures["work_seconds"], stages, data)
+            print(f"{workers:7d} {report['seconds']:6.2f} {figures['work_seconds']:6.2f} "
+                  f"{n / figures['work_seconds']:7.0f} {n / figures['work_seconds'] / reference[0]:7.2f}x "
+                  f"{report['runner_cpu']:6.2f} {report['workers_cpu']:7.2f} {stages:6.2f} {busiest:7.2f} "
+                  f"{reference[1] / busiest:8.2f}x {r['peak_rss'] / 2**20:7.0f} {data == reference[2]}")
+            print(f"{'':7} stage CPU s: " + ", ".join(f"{k} {v:.2f}" for k, v in figures["stage_cpu"].items())
+                  + "; per worker: " + ", ".join(f"{v:.2f}" for v in sorted(figures["process_cpu"].values()))
+                  + "; stage wall s: " + ", ".join(f"{k} {v:.2f}" for k, v in figures["stage_seconds"].items()))
+        print("run s: all of run_pipeline (tokenizer load, pipeline construction, worker start, work); work s: from "
+              "the first element's start to the last's end, as the workers clocked them (start-up excluded); "
+              "inst/s and speed-up: instances per work second. CPU seconds: runner = the launching process "
+              "(pipeline construction and the runner's coordination), workers = its worker processes in all "
+              "(their start-up included), stages = the pipeline's own work (tokenize, plan, build, write) summed, "
+              "busiest = the stage CPU of the busiest worker; CPU bound = the 1-worker stage CPU / busiest: the "
+              "speed-up the work allows when every worker has a free core (runner coordination and waits "
+              "excluded). peak MB: the largest single process (the runner or one worker).")
 
-    # 4. Projection at the paper's settings, and memory growth: the same run on the corpus and on the
-    # corpus read 3 times (the files listed thrice); the difference of the peaks, less the records the
-    # shuffle buffer held (all of them at these sizes; capped at 100k instances at scale), per GB.
-    phases, peaks = {}, {}
+    # 4. Projection at the paper's settings and memory per GB of input: the same run on the corpus and on
+    # the corpus read 3 times (the files listed thrice).
+    if "projection" not in sections:
+        print(f"(outputs in {work_dir})")
+        return
+    phases = {}
     for copies in (1, 3):
         output = os.path.join(work_dir, f"phases-x{copies}.tfrecord")
         code = _PHASES.format(root=ROOT, seq=FLAGS.projection_seq_length, preds=FLAGS.max_predictions_per_seq,
                               model=model, files=files * copies, output=output)
         phases[copies] = json.loads(timed([sys.executable, "-c", code])["stdout"].strip().splitlines()[-1])
-        peaks[copies] = phases[copies]["peak_rss"] / 2**20 - os.path.getsize(output) / 2**20
     one = phases[1]
     t_read, t_build = one["read_tokenize"] / size_mb, one["build_write"] / size_mb
     hours = FLAGS.projection_gb * 1000 * (t_read + FLAGS.projection_dupe_factor * t_build) / 3600
-    growth = (peaks[3] - peaks[1]) / (2 * size_mb / 1000)
-    corpus_mb_per_gb = 5 * one["tokens"] / size_mb / 1000  # 4-byte id + 1-byte start flag per token
+    # The corpus's resident bytes (resident set after reading less before), per GB: the slope between the
+    # corpus read once and thrice (start-up and the fixed costs cancel), and the model of its arrays.
+    per_gb = (phases[3]["corpus_rss"] - phases[1]["corpus_rss"]) / 2**20 / (2 * size_mb / 1000)
+    model_per_gb = 5 * one["tokens"] / size_mb / 1000  # 4-byte id + 1-byte start flag per token
     print(f"\n4. projection: at seq {FLAGS.projection_seq_length}, per MB of text: read + tokenise T = {t_read:.3f} "
           f"CPU s, one pass of build + write B = {t_build:.3f} CPU s ({one['instances']} instances, "
           f"{one['tokens'] / size_mb / 1e3:.0f}k tokens per MB)")
@@ -247,11 +289,13 @@ def main(argv: list[str]) -> None:
           f"{FLAGS.projection_dupe_factor} * {t_build:.3f}) / 3600 = {hours:.0f} CPU-hours "
           f"(~{hours / 16:.1f} h on 16 cores; the Beam pipeline adds per-worker start-up and "
           "moving the corpus to each worker)")
-    print(f"memory per GB of input: {growth:.0f} MB (peak resident set of 3x vs 1x the corpus, less the records of "
-          f"the shuffle buffer; the corpus arrays alone are 5 bytes/token = {corpus_mb_per_gb:.0f} MB per GB); plus, "
-          f"independent of the input size, the shuffle buffer (100k instances, ~3 KB each at seq 512) and the "
-          f"start-up {one['startup_rss'] / 2**20:.0f} MB. A Beam build worker holds the same corpus arrays plus "
-          "one shard's records.")
+    measured = f"{per_gb:.0f} MB" if per_gb > 0 else "not measurable here (below the resident set's noise)"
+    print(f"memory per GB of input: {measured} measured (resident set after reading less before, the corpus "
+          f"read 3x vs 1x: {phases[1]['corpus_rss'] / 2**20:.1f} -> {phases[3]['corpus_rss'] / 2**20:.1f} MB); "
+          f"model: the corpus arrays, 5 bytes/token = {model_per_gb:.0f} MB per GB. Plus, independent of the input "
+          f"size: the start-up {one['startup_rss'] / 2**20:.0f} MB and the in-process writer's shuffle buffer "
+          "(100k instances, ~3 KB each at seq 512, ~300 MB). A Beam build worker holds the same corpus arrays "
+          "plus one shard's records.")
     print(f"(outputs in {work_dir})")
 
 

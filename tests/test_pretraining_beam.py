@@ -39,10 +39,10 @@ def corpus(tmp_path_factory):
     return d
 
 
-def run_beam(corpus, out, args, shards=3, options=OPTIONS):
+def run_beam(corpus, out, args, shards=3, options=OPTIONS, report=None):
     paths = pretraining_beam.run_pipeline(f"{corpus}/part-*.txt", str(out), num_output_shards=shards,
                                           pipeline_args=args, vocab_file=str(corpus / "vocab.txt"),
-                                          options=options, docs_per_unit=4)
+                                          options=options, docs_per_unit=4, report=report)
     return [open(p, "rb").read() for p in paths]
 
 
@@ -78,7 +78,16 @@ def test_direct_runner_multi_process_gives_the_same_files(corpus, tmp_path, monk
     # The worker processes unpickle the pipeline's functions: they must find albert_tf wherever pytest runs.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
     single = run_beam(corpus, tmp_path / "one" / "train", IN_PROCESS, shards=2)
-    assert run_beam(corpus, tmp_path / "two" / "train", MULTI_PROCESS, shards=2) == single
+    figures = []
+    assert run_beam(corpus, tmp_path / "two" / "train", MULTI_PROCESS, shards=2, report=figures.append) == single
+    # The workers' own clocks come back through the runner's metrics: every stage, every element counted
+    # once per stage and once per process.
+    (measured,) = figures
+    assert set(measured.stage_cpu) == {"tokenize", "plan", "build", "write"}
+    assert set(measured.stage_seconds) == set(measured.stage_cpu)
+    assert 0 < measured.work_seconds >= max(measured.stage_seconds.values())
+    assert os.getpid() not in {int(pid) for pid in measured.process_cpu}  # measured in the workers
+    assert round(sum(measured.process_cpu.values()), 3) == round(sum(measured.stage_cpu.values()), 3)
     other_seed = dataclasses.replace(OPTIONS, random_seed=12)
     assert run_beam(corpus, tmp_path / "seed" / "train", IN_PROCESS, shards=2, options=other_seed) != single
 

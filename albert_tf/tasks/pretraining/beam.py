@@ -27,19 +27,76 @@ GB of English text) and one shard's records (choose N so that a shard fits).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import random
+import time
 import uuid
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from albert_tf import fileio, tokenization
 from albert_tf.data import tfrecord
 from albert_tf.tasks.pretraining import data as pretraining
+
+
+METRICS_NAMESPACE = "albert_tf.pretraining"
+
+
+@contextlib.contextmanager
+def _stage_clock(stage: str) -> Iterator[None]:
+    """Measures one element of `stage` where it runs: its CPU milliseconds (counters ``cpu_ms/<stage>`` and
+    ``cpu_ms_pid/<process id>``) and its start and end wall times (distribution ``wall_ms/<stage>``: the
+    min and max bound the stage, worker start-up excluded)."""
+    wall, cpu = time.time(), time.thread_time()  # the thread: right for threaded runners too
+    yield
+    spent = round((time.thread_time() - cpu) * 1000)
+    Metrics.counter(METRICS_NAMESPACE, f"cpu_ms/{stage}").inc(spent)
+    Metrics.counter(METRICS_NAMESPACE, f"cpu_ms_pid/{os.getpid()}").inc(spent)
+    span = Metrics.distribution(METRICS_NAMESPACE, f"wall_ms/{stage}")
+    span.update(round(wall * 1000))
+    span.update(round(time.time() * 1000))
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineFigures:
+    """What a run's workers measured (given to `run_pipeline`'s `report`).
+
+    Attributes:
+      stage_cpu: CPU seconds per stage (tokenize, plan, build, write), summed over the processes that ran it.
+      process_cpu: CPU seconds of those stages per worker process (its balance across workers).
+      stage_seconds: wall seconds from a stage's first element's start to its last's end.
+      work_seconds: wall seconds from the first element's start to the last's end (start-up excluded).
+    """
+
+    stage_cpu: dict[str, float]
+    process_cpu: dict[str, float]
+    stage_seconds: dict[str, float]
+    work_seconds: float
+
+
+def _figures(result: beam.runners.runner.PipelineResult) -> PipelineFigures:
+    metrics = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    cpu: dict[str, dict[str, float]] = {"cpu_ms": {}, "cpu_ms_pid": {}}
+    for counter in metrics["counters"]:
+        kind, name = counter.key.metric.name.split("/")
+        cpu[kind][name] = cpu[kind].get(name, 0.0) + counter.committed / 1000
+    spans: dict[str, tuple[float, float]] = {}
+    for d in metrics["distributions"]:
+        if d.committed and d.committed.count:
+            stage = d.key.metric.name.split("/")[1]
+            low, high = spans.get(stage, (float("inf"), float("-inf")))
+            spans[stage] = (min(low, d.committed.min / 1000), max(high, d.committed.max / 1000))
+    work = (max(h for _, h in spans.values()) - min(lo for lo, _ in spans.values())) if spans else 0.0
+    return PipelineFigures(stage_cpu=cpu["cpu_ms"], process_cpu=cpu["cpu_ms_pid"],
+                           stage_seconds={s: h - lo for s, (lo, h) in spans.items()}, work_seconds=work)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,16 +134,19 @@ class _TokenizeFile(beam.DoFn):
 
     def process(self, element: tuple[int, str]) -> Iterator[tuple[int, tuple]]:
         index, path = element
-        with FileSystems.open(path, compression_type="uncompressed") as f:
-            lines = pretraining.decode_lines(f.read(), path, self._allow_binary_input)
-        yield index, pretraining.tokenize_lines(self._tokenizer, self._do_lower_case, lines)
+        with _stage_clock("tokenize"):
+            with FileSystems.open(path, compression_type="uncompressed") as f:
+                lines = pretraining.decode_lines(f.read(), path, self._allow_binary_input)
+            block = pretraining.tokenize_lines(self._tokenizer, self._do_lower_case, lines)
+        yield index, block
 
 
 def _plan(blocks: Iterable[tuple[int, tuple]], options: pretraining.PretrainingOptions,
           docs_per_unit: int) -> tuple[_Plan, list[pretraining.Unit]]:
-    corpus = pretraining.assemble_corpus(block for _, block in sorted(blocks, key=lambda b: b[0]))
-    documents, units = pretraining.plan_units(corpus.num_documents, options, random.Random(options.random_seed),
-                                              docs_per_unit)
+    with _stage_clock("plan"):
+        corpus = pretraining.assemble_corpus(block for _, block in sorted(blocks, key=lambda b: b[0]))
+        documents, units = pretraining.plan_units(corpus.num_documents, options,
+                                                  random.Random(options.random_seed), docs_per_unit)
     return _Plan(corpus=corpus, documents=documents), units
 
 
@@ -100,15 +160,17 @@ class _BuildShard(beam.DoFn):
 
     def process(self, element: tuple[int, list[pretraining.Unit]], plan: _Plan) -> Iterator[str]:
         shard, units = element
-        records = [record for unit in units
-                   for record in pretraining.build_unit(plan.corpus, plan.documents, self._options, self._vocab, unit)]
-        random.Random(f"albert-pretraining-shard/{self._options.random_seed}/{shard}").shuffle(records)
+        with _stage_clock("build"):
+            records = [record for unit in units for record in
+                       pretraining.build_unit(plan.corpus, plan.documents, self._options, self._vocab, unit)]
+            random.Random(f"albert-pretraining-shard/{self._options.random_seed}/{shard}").shuffle(records)
         path = self._paths[shard]
         temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-        with FileSystems.create(temporary) as f:
-            for record in records:
-                f.write(tfrecord.frame(record))
-        FileSystems.rename([temporary], [path])
+        with _stage_clock("write"):
+            with FileSystems.create(temporary) as f:
+                for record in records:
+                    f.write(tfrecord.frame(record))
+            FileSystems.rename([temporary], [path])
         yield path
 
 
@@ -151,7 +213,8 @@ def run_pipeline(input_file: str | Sequence[str], output_file: str, *, num_outpu
                  pipeline_args: Sequence[str], spm_model_file: str | None = None, vocab_file: str | None = None,
                  do_lower_case: bool = True, allow_binary_input: bool = False,
                  options: pretraining.PretrainingOptions = pretraining.PretrainingOptions(),
-                 docs_per_unit: int = pretraining.DEFAULT_DOCS_PER_UNIT) -> list[str]:
+                 docs_per_unit: int = pretraining.DEFAULT_DOCS_PER_UNIT,
+                 report: Callable[[PipelineFigures], None] | None = None) -> list[str]:
     """Runs the pipeline to completion; the library form of ``create_pretraining_data.py --runner=...``.
 
     Args:
@@ -159,6 +222,7 @@ def run_pipeline(input_file: str | Sequence[str], output_file: str, *, num_outpu
       output_file: the shard prefix; writes ``<output_file>-SSSSS-of-NNNNN``.
       num_output_shards: N >= 1.
       pipeline_args: Beam pipeline options, e.g. ``["--runner=DirectRunner", "--direct_num_workers=2"]``.
+      report: called with the workers' figures after the run (runners without metrics report zeros).
       The other arguments are those of `pretraining.create_pretraining_data`.
 
     Returns:
@@ -175,7 +239,11 @@ def run_pipeline(input_file: str | Sequence[str], output_file: str, *, num_outpu
     directory = FileSystems.split(paths[0])[0]
     if directory and not FileSystems.exists(directory):
         FileSystems.mkdirs(directory)
-    with beam.Pipeline(options=PipelineOptions(list(pipeline_args))) as pipeline:
-        build_pipeline(pipeline, input_files, paths, tokenizer, vocab, options, do_lower_case,
-                       allow_binary_input, docs_per_unit)
+    pipeline = beam.Pipeline(options=PipelineOptions(list(pipeline_args)))
+    build_pipeline(pipeline, input_files, paths, tokenizer, vocab, options, do_lower_case,
+                   allow_binary_input, docs_per_unit)
+    result = pipeline.run()
+    result.wait_until_finish()
+    if report:
+        report(_figures(result))
     return paths
