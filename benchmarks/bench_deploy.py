@@ -8,9 +8,11 @@ Accuracy (a model fine-tuned with run_classifier.py / run_squad_v1.py; exports t
         --spm_model_file=SPM --data_dir=GLUE_ROOT --max_seq_length=64
     python benchmarks/bench_deploy.py --mode=squad --run_dir=RUN --albert_config_file=CONFIG \
         --spm_model_file=SPM --predict_file=DEV.json --max_seq_length=128 --doc_stride=64 --max_query_length=32
+    python benchmarks/bench_deploy.py --mode=race --run_dir=RUN --albert_config_file=CONFIG \
+        --spm_model_file=SPM --data_dir=RACE_PARENT --max_seq_length=128 --max_qa_length=32
 
-prints, per form, the dev metric (SST-2 accuracy; SQuAD v1.1 EM / F1), the prediction agreement with the
-TF model (SST-2 labels; SQuAD answer texts) and the max / mean |logit difference|; then tries full-integer
+prints, per form, the dev metric (SST-2 / RACE accuracy; SQuAD v1.1 EM / F1), the prediction agreement with the
+TF model (SST-2 labels, RACE answers; SQuAD answer texts) and the max / mean |logit difference|; then tries full-integer
 TFLite (calibrated on the first dev batches) and reports its agreement or why it was refused.
 
 Latency and size (`--mode=latency`, random weights of --preset at --seq_length, one process):
@@ -46,20 +48,22 @@ from albert_tf.export.onnx import OnnxRunner  # noqa: E402
 from albert_tf.export.tflite import LiteRunner  # noqa: E402
 from albert_tf.modeling import AlbertClassifier  # noqa: E402
 
-flags.DEFINE_enum("mode", "latency", ["sst2", "squad", "latency"], "What to measure.")
+flags.DEFINE_enum("mode", "latency", ["sst2", "squad", "race", "latency"], "What to measure.")
 flags.DEFINE_string("run_dir", None, "The fine-tuning --output_dir (model.ckpt-best, cached dev features).")
-flags.DEFINE_string("albert_config_file", None, "The fine-tuned model's config.")
+flags.DEFINE_string("albert_config_file", None, "The fine-tuned model's config (latency: replaces --preset).")
 flags.DEFINE_string("spm_model_file", None, "Its SentencePiece model.")
-flags.DEFINE_string("data_dir", None, "GLUE root (sst2).")
+flags.DEFINE_string("data_dir", None, "GLUE root (sst2); the folder holding RACE/ (race).")
 flags.DEFINE_string("predict_file", None, "SQuAD v1.1 json with answers (squad).")
 flags.DEFINE_integer("max_seq_length", 128, "Sequence length of fine-tuning.")
 flags.DEFINE_integer("doc_stride", 128, "SQuAD doc stride of fine-tuning.")
 flags.DEFINE_integer("max_query_length", 64, "SQuAD max query length of fine-tuning.")
+flags.DEFINE_integer("max_qa_length", 128, "RACE question+option length of fine-tuning.")
 flags.DEFINE_integer("batch_size", 32, "Dev batch size / throughput batch size.")
 flags.DEFINE_string("preset", "base_v2", "Model config preset for --mode=latency.")
 flags.DEFINE_integer("seq_length", 128, "Sequence length for --mode=latency.")
-flags.DEFINE_integer("requests", 30, "Timed batch-1 calls per form (latency).")
-flags.DEFINE_integer("batches", 3, "Timed batch-32 calls per form (latency).")
+flags.DEFINE_integer("rounds", 5, "Interleaved timing rounds over all forms (latency).")
+flags.DEFINE_integer("requests", 20, "Timed batch-1 calls per form and round (latency).")
+flags.DEFINE_integer("batches", 1, "Timed batch-32 calls per form and round (latency).")
 flags.DEFINE_string("work_dir", None, "Where exports go (default: a temporary folder).")
 FLAGS = flags.FLAGS
 
@@ -126,12 +130,40 @@ def bench_sst2(work_dir: str) -> None:
     def dev():
         return task._dataset(task.cached_features(task.processor, "eval"), FLAGS.batch_size)
 
+    _classification_table("SST-2 dev", module, paths, dev, prefix, work_dir)
+
+
+def bench_race(work_dir: str) -> None:
+    from albert_tf.tasks.race import data as race
+    from albert_tf.tasks.race.export import choice_outputs
+    from albert_tf.tasks.race.task import RaceRun, RaceTask
+
+    settings = dict(data_dir=FLAGS.data_dir, output_dir=FLAGS.run_dir, albert_config_file=FLAGS.albert_config_file,
+                    spm_model_file=FLAGS.spm_model_file, max_seq_length=FLAGS.max_seq_length,
+                    max_qa_length=FLAGS.max_qa_length, eval_batch_size=FLAGS.batch_size, do_train=False,
+                    do_eval=False)
+    task = RaceTask(RaceRun(**settings, export_dir=work_dir, export_formats="savedmodel,onnx,tflite",
+                            export_quantize=QUANTIZE))
+    paths, model, prefix = _export_and_restore(task)
+    module = serving.FeatureServing(model, lambda outputs: choice_outputs(outputs["logits"]),
+                                    [race.NUM_CHOICES, FLAGS.max_seq_length])
+
+    def dev():
+        return task._dataset(task.features("eval")[0], FLAGS.batch_size)
+
+    _classification_table("RACE dev", module, paths, dev, prefix, work_dir)
+
+
+def _classification_table(title: str, module: serving.FeatureServing, paths: dict[str, str], dev, prefix: str,
+                          work_dir: str) -> None:
+    """Accuracy, agreement with TF and logit differences of every form on the dev batches of `dev()`
+    (`predictions` [N], `logits` [N,C]; padded rows, `is_real_example` 0, left out)."""
     batches = [{k: v.numpy() for k, v in b.items()} for b in dev()]
     results = _run_all(module, _forms(paths), batches)
-    labels = np.concatenate([b["label_ids"] for b in batches])
-    real = np.concatenate([b["is_real_example"] for b in batches]).astype(bool)
+    labels = np.concatenate([b["label_ids"] for b in batches]).reshape(-1)
+    real = np.concatenate([b["is_real_example"] for b in batches]).reshape(-1).astype(bool)
     reference = results["TF"]
-    print(f"\nSST-2 dev ({real.sum()} examples), {prefix}:")
+    print(f"\n{title} ({real.sum()} examples), {prefix}:")
     print("| form | accuracy | Δ vs TF (points) | agreement with TF | max / mean abs logit diff |")
     print("|---|---|---|---|---|")
     tf_accuracy = np.mean(reference["predictions"][real] == labels[real]) * 100
@@ -192,18 +224,20 @@ def _sizes(paths: dict[str, str]) -> None:
     print("file sizes:", ", ".join(f"{key} {size / 1e6:.2f} MB" for key, size in sorted(sizes.items())))
 
 
-def _timed(call, inputs: dict, count: int) -> np.ndarray:
-    call(inputs)  # warm-up (first call allocates)
+def _timed(call, inputs: dict, count: int) -> list[float]:
+    """Milliseconds of `count` calls."""
     times = []
     for _ in range(count):
         start = time.perf_counter()
         call(inputs)
-        times.append(time.perf_counter() - start)
-    return np.array(times) * 1000
+        times.append((time.perf_counter() - start) * 1000)
+    return times
 
 
 def bench_latency(work_dir: str) -> None:
-    config = AlbertConfig.from_preset(FLAGS.preset)
+    # --albert_config_file (e.g. a tiny config, to check the benchmark runs) replaces --preset.
+    config = (AlbertConfig.from_json_file(FLAGS.albert_config_file) if FLAGS.albert_config_file
+              else AlbertConfig.from_preset(FLAGS.preset))
     seq = FLAGS.seq_length
     tf.keras.utils.set_random_seed(0)
     model = AlbertClassifier(config, 2)
@@ -221,7 +255,7 @@ def bench_latency(work_dir: str) -> None:
     start = time.time()
     paths = deploy.write_deployment(module, work_dir, ["onnx", "tflite"], ["float16", "int8"],
                                     (config.num_attention_heads, config.hidden_size))
-    print(f"{FLAGS.preset} seq {seq}: {parameter_bytes / 4e6:.1f} M parameters, {parameter_bytes / 1e6:.1f} MB "
+    print(f"{FLAGS.albert_config_file or FLAGS.preset} seq {seq}: {parameter_bytes / 4e6:.1f} M parameters, {parameter_bytes / 1e6:.1f} MB "
           f"float32; converted in {time.time() - start:.0f} s")
     print("| file | MB | x float32 parameter bytes |\n|---|---|---|")
     for key, path in paths.items():
@@ -231,16 +265,25 @@ def bench_latency(work_dir: str) -> None:
     forms = {"TF SavedModel": lambda x: serve(**{k: tf.constant(v) for k, v in x.items()})}
     runners = _forms(paths)
     forms.update({k: v for k, v in runners.items() if k != "ORT float16"})  # no float16 kernels on this CPU
-    rows = []
     one, many = inputs(1), inputs(FLAGS.batch_size)
-    for label, call in forms.items():
-        single = _timed(call, one, FLAGS.requests)
-        batched = _timed(call, many, FLAGS.batches)
-        rows.append((label, np.percentile(single, 50), np.percentile(single, 99),
-                     FLAGS.batch_size / (np.median(batched) / 1000)))
-        print(f"  measured {label}", flush=True)
+    for call in forms.values():  # warm-up: the first calls allocate
+        call(one), call(many)
+    # Interleaved rounds: every form is timed in every round, so a load change on the machine touches all
+    # forms alike; medians over the rounds' calls.
+    single: dict[str, list[float]] = {label: [] for label in forms}
+    batched: dict[str, list[float]] = {label: [] for label in forms}
+    start = time.time()
+    for round_index in range(FLAGS.rounds):
+        for label, call in forms.items():
+            single[label] += _timed(call, one, FLAGS.requests)
+            batched[label] += _timed(call, many, FLAGS.batches)
+        print(f"  round {round_index + 1}/{FLAGS.rounds} done at {time.time() - start:.0f} s", flush=True)
+    rows = [(label, np.percentile(single[label], 50), np.percentile(single[label], 99),
+             FLAGS.batch_size / (np.median(batched[label]) / 1000)) for label in forms]
     base = rows[0]
-    print(f"\n| form | batch 1 p50 ms | p99 ms | batch {FLAGS.batch_size} examples/s | p50 vs TF | throughput vs TF |")
+    print(f"\n{FLAGS.rounds} rounds of {FLAGS.requests} batch-1 and {FLAGS.batches} batch-{FLAGS.batch_size} calls "
+          "per form (medians; p99 over all batch-1 calls)")
+    print(f"| form | batch 1 p50 ms | p99 ms | batch {FLAGS.batch_size} examples/s | p50 vs TF | throughput vs TF |")
     print("|---|---|---|---|---|---|")
     for label, p50, p99, rate in rows:
         print(f"| {label} | {p50:.1f} | {p99:.1f} | {rate:.1f} | {base[1] / p50:.2f}x faster | "
@@ -249,7 +292,7 @@ def bench_latency(work_dir: str) -> None:
 
 def main(_):
     work_dir = FLAGS.work_dir or tempfile.mkdtemp(prefix="bench_deploy_")
-    {"sst2": bench_sst2, "squad": bench_squad, "latency": bench_latency}[FLAGS.mode](work_dir)
+    {"sst2": bench_sst2, "squad": bench_squad, "race": bench_race, "latency": bench_latency}[FLAGS.mode](work_dir)
 
 
 if __name__ == "__main__":

@@ -224,9 +224,36 @@ def _tasks(strategy_type: str, data: str, root: str, out_path: str) -> None:
         json.dump(results, f)
 
 
+def _killed_pretraining(root: str, **overrides: Any) -> Any:
+    """The pretraining task on the tiny config and files the test wrote to `root/pretraining_data/`
+    (several files, so that training interleaves them), killed while evaluating `crash_at`."""
+    from albert_tf.tasks import pretraining
+
+    class KilledPretraining(pretraining.PretrainingTask):
+        def build_model(self, encoder=None):
+            tf.keras.utils.set_random_seed(0)  # the same initial weights in every run
+            return super().build_model(encoder)
+
+        def reduce_validation(self, collected, step):
+            if step == crash_at:
+                raise RuntimeError("killed")
+            return super().reduce_validation(collected, step)
+
+    crash_at = overrides.pop("crash_at", None)
+    data = os.path.join(root, "pretraining_data")
+    from test_pretraining import PRED, SEQ  # noqa: E402 (the tiny setup of tests/test_pretraining.py)
+
+    return KilledPretraining(pretraining.PretrainingRun(
+        albert_config_file=os.path.join(data, "albert_config.json"), input_file=os.path.join(data, "train-*"),
+        eval_input_file=os.path.join(data, "train-0.tfrecord"), eval_batch_size=4, max_seq_length=SEQ,
+        max_predictions_per_seq=PRED, num_train_steps=4, num_warmup_steps=1, max_eval_steps=1, **overrides))
+
+
 def _resume(strategy_type: str, root: str, out_path: str) -> None:
-    """The driver's toy task (seeded shuffle) trained for 4 steps straight, and killed while evaluating step 3
-    then rerun: `root/straight` and `root/resumed`."""
+    """The driver's toy task (seeded shuffle), saving every step, trained for 4 steps straight, and killed
+    while evaluating step 3 then rerun: `root/straight` and `root/resumed`. Under mirrored also the
+    pretraining task (seeded shuffle of interleaved files), saving every 2 steps and killed at step 2:
+    `root/pretraining_straight` and `root/pretraining_resumed` (one strategy only: it is the slower task)."""
     import json
 
     from test_driver import ToyRun, ToyTask  # noqa: E402 (the toy task of tests/test_driver.py)
@@ -234,18 +261,23 @@ def _resume(strategy_type: str, root: str, out_path: str) -> None:
     if strategy_type == "mirrored":
         distribute.split_cpu_devices(2)
     strategy = distribute.get_strategy(strategy_type)
-    common = dict(do_train=True, do_eval=True, train_batch_size=4, train_steps=4, save_checkpoints_steps=1,
-                  steps_per_loop=1, keep_checkpoint_max=0, write_summaries=False, learning_rate=1e-2)
-    driver.run(ToyTask(ToyRun(output_dir=os.path.join(root, "straight"), **common)), strategy)
-    resumed = os.path.join(root, "resumed")
-    try:
-        driver.run(ToyTask(ToyRun(output_dir=resumed, crash_at=3, **common)), strategy)
-        raise AssertionError("the run was not interrupted")
-    except RuntimeError as e:
-        assert "killed" in str(e), e
-    result = driver.run(ToyTask(ToyRun(output_dir=resumed, **common)), strategy)
+    common = dict(do_train=True, do_eval=True, train_batch_size=4, steps_per_loop=1, keep_checkpoint_max=0,
+                  write_summaries=False, learning_rate=1e-2)
+    tasks = {"": (lambda **kw: ToyTask(ToyRun(train_steps=4, save_checkpoints_steps=1, **common, **kw)), 3)}
+    if strategy_type == "mirrored":
+        tasks["pretraining_"] = (lambda **kw: _killed_pretraining(root, save_checkpoints_steps=2, **common, **kw), 2)
+    steps = {}
+    for prefix, (make_task, crash_at) in tasks.items():
+        driver.run(make_task(output_dir=os.path.join(root, prefix + "straight")), strategy)
+        resumed = os.path.join(root, prefix + "resumed")
+        try:
+            driver.run(make_task(output_dir=resumed, crash_at=crash_at), strategy)
+            raise AssertionError("the run was not interrupted")
+        except RuntimeError as e:
+            assert "killed" in str(e), e
+        steps[prefix] = driver.run(make_task(output_dir=resumed), strategy)["train"]["global_step"]
     with open(out_path, "w") as f:
-        json.dump({"replicas": strategy.num_replicas_in_sync, "step": result["train"]["global_step"]}, f)
+        json.dump({"replicas": strategy.num_replicas_in_sync, "steps": steps}, f)
 
 
 def _long_run(root: str, out_path: str) -> None:

@@ -22,7 +22,7 @@ CONFIG = dict(vocab_size=97, embedding_size=5, hidden_size=14, num_hidden_layers
               type_vocab_size=2, initializer_range=0.02)
 
 
-def _write_random_examples(path, n, seed=0):
+def write_random_examples(path, n, seed=0):
     rng = np.random.default_rng(seed)
     with records.RoundRobinWriter([path]) as writer:
         for _ in range(n):
@@ -45,7 +45,7 @@ def setup(tmp_path_factory):
     config_file = str(root / "albert_config.json")
     albert_tf.AlbertConfig.from_dict(CONFIG).to_json_file(config_file)
     data = str(root / "train.tfrecord")
-    _write_random_examples(data, 64)
+    write_random_examples(data, 64)
     return root, config_file, data
 
 

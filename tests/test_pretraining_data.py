@@ -516,6 +516,20 @@ def test_reader_eval_order_and_sharding(three_files):
     assert next(iter(ds))["input_word_ids"].shape == (2, 32)
 
 
+def test_reader_seeded_training_stream_is_the_same_every_run(three_files):
+    """With a seed the training stream (shuffled files, interleaved, shuffled records) is identical in every
+    run, whole or one pipeline of two: a resumed distributed run that skips what it consumed reads on."""
+    def first_ids(context, skip=0, batches=6):
+        ds = pretraining.pretraining_dataset(three_files, 32, 6, batch_size=2, is_training=True,
+                                             input_context=context, seed=7, cycle_length=2).skip(skip)
+        return [b["input_word_ids"].numpy().tolist() for b in ds.take(batches)]
+
+    for context in (None, tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=0)):
+        stream = first_ids(context)
+        assert len({str(b) for b in stream}) > 1
+        assert first_ids(context, skip=2, batches=4) == stream[2:]
+
+
 def test_reader_length_mismatch_names_the_flag(three_files):
     with pytest.raises(ValueError, match=r"--max_predictions_per_seq=20 .*pass --max_predictions_per_seq=6"):
         pretraining.pretraining_dataset(three_files, 32, 20, batch_size=2, is_training=True)

@@ -25,7 +25,9 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import distributed_child as toy  # noqa: E402
+import test_pretraining as pretraining_test  # noqa: E402
 
+import albert_tf  # noqa: E402
 from albert_tf import checkpoints, metrics  # noqa: E402
 from albert_tf.core import distribute, evaluator, flags as runtime_flags, trainer as training  # noqa: E402
 
@@ -496,7 +498,14 @@ def _same_checkpoint(a: str, b: str) -> bool:
 @pytest.mark.parametrize("strategy_type", ["mirrored", "multi_worker_mirrored"])
 def test_distributed_kill_and_resume_continues_the_input(tmp_path, strategy_type):
     """Killed while evaluating step 3 (mid-epoch of a seeded shuffle) and rerun: the resumed run skips the
-    batches the first one consumed, so it ends with the checkpoints of an uninterrupted run."""
+    batches the first one consumed, so it ends with the checkpoints of an uninterrupted run. Under mirrored
+    the same for pretraining, whose training input interleaves several files (in a fixed order: its stream
+    is seeded), killed at step 2 of 4."""
+    data = tmp_path / "pretraining_data"
+    data.mkdir()
+    albert_tf.AlbertConfig.from_dict(pretraining_test.CONFIG).to_json_file(str(data / "albert_config.json"))
+    for i in range(4):
+        pretraining_test.write_random_examples(str(data / f"train-{i}.tfrecord"), 8, seed=i)
     args = ["resume", str(tmp_path / "out{index}.json"), strategy_type, str(tmp_path)]
     if strategy_type == "mirrored":
         proc = subprocess.run([sys.executable, CHILD, *[a.format(index=0) for a in args]], capture_output=True,
@@ -505,12 +514,16 @@ def test_distributed_kill_and_resume_continues_the_input(tmp_path, strategy_type
     else:
         for code, log in run_workers(args):
             assert code == 0, log[-4000:]
-    assert json.load(open(tmp_path / "out0.json")) == {"replicas": 2, "step": 4}
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    assert (resumed / "eval_results.txt").read_text() == (straight / "eval_results.txt").read_text()
-    assert [s for s, _ in checkpoints.step_checkpoints(str(resumed))] == [1, 2, 3, 4]
-    for name in ("model.ckpt-3", "model.ckpt-4", "model.ckpt-best"):
-        assert _same_checkpoint(str(resumed / name), str(straight / name)), name
+    expected_steps = {"": [1, 2, 3, 4]}
+    if strategy_type == "mirrored":
+        expected_steps["pretraining_"] = [2, 4]
+    assert json.load(open(tmp_path / "out0.json")) == {"replicas": 2, "steps": {k: 4 for k in expected_steps}}
+    for prefix, saved_steps in expected_steps.items():
+        straight, resumed = tmp_path / (prefix + "straight"), tmp_path / (prefix + "resumed")
+        assert (resumed / "eval_results.txt").read_text() == (straight / "eval_results.txt").read_text()
+        assert [s for s, _ in checkpoints.step_checkpoints(str(resumed))] == saved_steps
+        for name in [f"model.ckpt-{step}" for step in saved_steps[-2:]] + ["model.ckpt-best"]:
+            assert _same_checkpoint(str(resumed / name), str(straight / name)), prefix + name
 
 
 def test_a_lost_worker_stops_the_job_and_a_rerun_resumes(tmp_path):

@@ -870,7 +870,9 @@ def pretraining_dataset(input_patterns: str | Sequence[str], seq_length: int, ma
       repeat: repeat forever (default: `is_training`).
       cycle_length: files read in parallel when training (capped at the number of files).
       shuffle_buffer_size: record shuffle buffer when training.
-      seed: shuffle seed (None: nondeterministic).
+      seed: shuffle seed. With a seed the files are also interleaved in a fixed order, so the stream is
+        the same in every run and a resumed distributed run that skips the batches it consumed reads on
+        where it stopped. None: nondeterministic, with the original's sloppy (first-ready) interleave.
 
     Returns:
       A dataset of dicts, batches of exactly `batch_size` (drop_remainder): `input_word_ids`,
@@ -897,7 +899,7 @@ def pretraining_dataset(input_patterns: str | Sequence[str], seq_length: int, ma
             d = d.repeat()
         d = d.shuffle(len(files), seed=seed)
         d = d.interleave(tf.data.TFRecordDataset, cycle_length=min(cycle_length, len(files)),
-                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
     else:
         d = tf.data.TFRecordDataset(files)
         if num_pipelines > 1 and not shard_files:

@@ -15,7 +15,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from albert_tf.core.context import RunContext
-from albert_tf.core.task import ServingCheckpoint, EvalSet, Task, check_seq_length
+from albert_tf.core.task import TRAIN_SHUFFLE_SEED, EvalSet, ServingCheckpoint, Task, check_seq_length
 from albert_tf.tasks.pretraining.data import pretraining_dataset
 from albert_tf.modeling import AlbertPretrainer
 from albert_tf.tasks.pretraining.settings import PretrainingRun
@@ -92,8 +92,10 @@ class PretrainingTask(Task):
     def _dataset(self, files: str, batch_size: int, is_training: bool,
                  input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
         s = self.settings
+        # Seeded (files interleaved in a fixed order too): a resumed distributed run continues the stream.
         return pretraining_dataset(files, s.max_seq_length, s.max_predictions_per_seq, batch_size,
-                                   is_training=is_training, input_context=input_context, repeat=True)
+                                   is_training=is_training, input_context=input_context, repeat=True,
+                                   seed=TRAIN_SHUFFLE_SEED)
 
     def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
         s = self.settings
