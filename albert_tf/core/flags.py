@@ -204,8 +204,8 @@ def trainer_kwargs_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> di
     return {
         "steps_per_loop": steps_per_loop,
         "log_steps": flag_values.log_steps,
-        "jit_compile": (default_jit_compile(flag_values.get_flag_value("max_seq_length", None))
-                        if flag_values.jit_compile is None else flag_values.jit_compile),
+        "jit_compile": (flag_values.jit_compile if flag_values.jit_compile is not None else default_jit_compile(
+            flag_values["max_seq_length"].value if "max_seq_length" in flag_values else None)),
         "write_summaries": flag_values.tensorboard,
     }
 
