@@ -1,14 +1,16 @@
-"""Encoder speed and memory: albert_tf against Model Garden's AlbertEncoder, same config, same batch, same
-machine, one run. (KerasHub's AlbertBackbone is a Keras 3 model; keras-hub is not installed with this
-project, whose models are tf_keras (Keras 2), so it is not compared here.)
+"""Encoder speed and memory: albert_tf against Model Garden's AlbertEncoder and KerasHub's AlbertBackbone
+(Keras 3, run in its own interpreter: see bench_kerashub_peer.py), same config, same batch, same machine,
+one run per sequence length.
 
-    python benchmarks/bench_encoder.py --preset=base_v2 --batch_size=8 --seq_length=128 \
-        [--jit_compile=both|true|false] [--mixed_precision=none|bfloat16|float16] [--repeats=7]
+    python benchmarks/bench_encoder.py --preset=base_v2 --seq_lengths=128,384,512 --batch_sizes=8,4,4 \
+        --repeats=3 --kerashub_python=/work/venv-kerashub/bin/python \
+        [--jit_compile=both|true|false] [--precisions=none,bfloat16] [--memory=false]
 
 For every implementation and XLA setting it times
   * inference: the encoder forward pass (`training=False`), and
   * a training step: encoder + MLM/SOP heads (the original pretraining loss), backward, and an optimizer
-    update (LAMB, the same optimizer for everyone) of every trainable variable, so no gradient can be
+    update (LAMB: ours for albert_tf and Model Garden, keras.optimizers.Lamb for KerasHub) of every
+    trainable variable, so no gradient can be
     pruned.
 Each configuration is a `tf.function` (XLA-compiled with --jit_compile); two calls warm it up (tracing
 and compilation excluded), then the configurations are called in turn, one call each per round, for
@@ -18,7 +20,7 @@ MFU (model-FLOP utilisation) divides analytic FLOPs (matmuls only: 2 per multipl
 counts 3x the forward FLOPs of encoder and heads) by the time, then by the fp32 matmul peak measured in
 the same run (median of --repeats timings of a 2048^3 `tf.matmul`).
 
-Peak training memory: each (implementation, XLA setting) runs 3 training steps in a fresh process; the
+Peak training memory: each (implementation, XLA setting, length) runs 3 training steps in a fresh process; the
 figure is that process's peak resident set (`VmHWM`): comparable, since each process does the same.
 --recompute_grad adds albert_tf with each block recomputed in the backward pass (activation memory =
 peak minus the resident set after building the model, reported separately).
