@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import Any, Callable, Hashable, Optional, Union
 
 import numpy as np
@@ -121,6 +122,7 @@ class Evaluator(Predictor):
 
         step = self._step(("predict", output_fn), distributed, replica_predict)
         chunks: list[Nested] = []
+        start = time.perf_counter()
         # The padded input never ends: every worker stops at the first step that is not all real, which
         # all of them see alike (the mask is gathered from every replica).
         for index, batch in enumerate(distributed):
@@ -131,6 +133,10 @@ class Evaluator(Predictor):
             chunks.append(tf.nest.map_structure(lambda t: np.asarray(t)[keep], outputs))
             if not keep.all():
                 break
+        rows = sum(len(tf.nest.flatten(chunk)[0]) for chunk in chunks)
+        seconds = time.perf_counter() - start
+        logging.info("Predicted %d examples in %.1f s (%.1f examples/s, first-call tracing included).", rows,
+                     seconds, rows / max(seconds, 1e-9))
         return tf.nest.map_structure(lambda *parts: np.concatenate(parts, axis=0), *chunks)
 
 

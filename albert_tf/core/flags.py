@@ -125,18 +125,21 @@ def trainer_kwargs_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> di
     return {
         "steps_per_loop": steps_per_loop,
         "log_steps": flag_values.log_steps,
-        "jit_compile": default_jit_compile() if flag_values.jit_compile is None else flag_values.jit_compile,
+        "jit_compile": (flag_values.jit_compile if flag_values.jit_compile is not None else default_jit_compile(
+            flag_values["max_seq_length"].value if "max_seq_length" in flag_values else None)),
         "write_summaries": flag_values.tensorboard,
     }
 
 
-def default_jit_compile() -> bool:
-    """XLA by default with a GPU, where it is the faster path; off on CPUs: on the AVX-512 development CPU
-    plain `tf.function` measured faster than XLA (inference 1.13x vs 0.99x of the best peer, training
-    1.20x vs 1.10x), and an earlier run on a CPU without AVX-512 put them within 3% of each other."""
+def default_jit_compile(seq_length: Optional[int] = None) -> bool:
+    """The measured faster path for this machine's device kind and `seq_length` (--max_seq_length):
+    `albert_tf.modeling.fast_path.default_jit_compile`, whose docstring has the measurements."""
     import tensorflow as tf  # only after the cheap flag checks
 
-    return bool(tf.config.list_physical_devices("GPU"))
+    from albert_tf.modeling.fast_path import default_jit_compile as fastest
+
+    device = next((kind for kind in ("TPU", "GPU") if tf.config.list_physical_devices(kind)), "CPU")
+    return fastest(device, seq_length)
 
 
 _Run = TypeVar("_Run")

@@ -60,8 +60,9 @@ class RuntimeSettings:
         "none", "Mixed precision: none (float32), float16 (mixed_float16 with dynamic loss scaling) or bfloat16 "
         "(mixed_bfloat16).", choices=PRECISIONS)
     jit_compile: Optional[bool] = setting(
-        None, "XLA-compile each whole train step and the eval/predict forward pass. Default: on where it is "
-        "faster, i.e. with a GPU; off on CPUs, where it measured no faster (see the README's benchmarks).")
+        None, "XLA-compile each whole train step and the eval/predict forward pass. Default: on where it "
+        "measured faster: with a GPU/TPU, and on CPUs from --max_seq_length=512 on "
+        "(albert_tf/modeling/fast_path.py).")
     steps_per_loop: Optional[int] = setting(
         None, "Train steps per tf.function call (host round trip). Default: --iterations_per_loop.")
     log_steps: Optional[int] = setting(

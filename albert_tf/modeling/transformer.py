@@ -7,7 +7,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 from albert_tf.modeling.layers import (LayerNorm, apply_dropout, dense_variables, gelu, gelu_saving_input,
-                                       get_activation, layer_norm_variables, optional_dropout, truncated_normal)
+                                       get_activation, layer_norm_variables, optional_dropout, softmax_fused_backward,
+                                       truncated_normal)
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")
@@ -94,7 +95,9 @@ class AlbertTransformerBlock(keras.layers.Layer):
         scores = tf.matmul(q, k, transpose_b=True)  # [B,N,S,S], already scaled (see fused_qkv_weights)
         scores = scores + tf.cast(attention_bias, scores.dtype)
         # Softmax in float32: float16 scores with a -10000 bias lose the small probabilities otherwise.
-        probs = tf.cast(tf.nn.softmax(tf.cast(scores, tf.float32), axis=-1), v.dtype)
+        # In training, the same values with a fused backward pass (`softmax_fused_backward`).
+        softmax = softmax_fused_backward if training is True else tf.nn.softmax
+        probs = tf.cast(softmax(tf.cast(scores, tf.float32)), v.dtype)
         probs = apply_dropout(self.attention_dropout, probs, training)
         context = tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3])  # [B,S,N,D]
         context = tf.reshape(context, [-1, self.hidden_size])
