@@ -135,10 +135,9 @@ class ModelSource:
                 self._config = hf_format.transformers_albert_config(self.location)
             elif self.kind == HUB_TF1:
                 self._config = hub_format.hub_module_config(self.location)
-            elif self.kind == TF1 and self.config_values() is not None:
-                self._config = AlbertConfig.from_json_file(self.config_values()[1])
             else:
-                self._config = None
+                stated = self.config_values() if self.kind == TF1 else None
+                self._config = AlbertConfig.from_dict(stated[0]) if stated else None
         return self._config
 
     def check_model_config(self, model: Any) -> None:

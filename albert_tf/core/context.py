@@ -102,6 +102,10 @@ def build(settings: RunSettings, strategy: Optional[tf.distribute.Strategy] = No
       ValueError / FileNotFoundError: a path that holds nothing usable, no config where the model needs
         one, no tokenizer where the task needs one; each names the flag and the fix.
     """
+    if isinstance(settings, TextSettings):  # cheap, before anything is loaded
+        for flag, path in (("spm_model_file", settings.spm_model_file), ("vocab_file", settings.vocab_file)):
+            if path and not tf.io.gfile.exists(path):
+                raise FileNotFoundError(f"--{flag}={path} not found.")
     init_source = model_source.resolve(settings.init_checkpoint) if settings.init_checkpoint else None
     hub_encoder = None
     if settings.albert_hub_module_handle:

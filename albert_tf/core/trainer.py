@@ -31,11 +31,11 @@ import tensorflow as tf
 import tf_keras as keras
 from absl import logging
 
+from albert_tf.checkpoints.source import TF2_STATE_SUBDIR
 from albert_tf.core import distribute
 from albert_tf.core.evaluator import ensure_built, to_float32
 from albert_tf.data.parallel import format_duration
 
-CHECKPOINT_SUBDIR = "tf2_checkpoints"
 CHECKPOINT_NAME = "ckpt"
 SUMMARY_SUBDIR = os.path.join("summaries", "train")
 
@@ -181,7 +181,7 @@ class Trainer:
 
         self.strategy = strategy
         self.model_dir = model_dir
-        self.checkpoint_dir = os.path.join(model_dir, CHECKPOINT_SUBDIR)
+        self.checkpoint_dir = os.path.join(model_dir, TF2_STATE_SUBDIR)
         self.global_batch_size = global_batch_size
         self.num_train_steps = num_train_steps
         self._dataset_fn = dataset_fn

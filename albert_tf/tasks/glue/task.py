@@ -77,10 +77,6 @@ class GlueTask(Task):
             self.tokenizer  # noqa: B018 (fails early, naming the flags, when there is no tokenizer)
         if needs_text and not s.data_dir:
             raise ValueError("--data_dir is required (the GLUE root folder holding e.g. RTE/train.tsv).")
-        for flag in ("spm_model_file", "vocab_file", "albert_config_file"):
-            path = getattr(s, flag)
-            if path and not tf.io.gfile.exists(path):
-                raise FileNotFoundError(f"--{flag}={path} not found.")
         check_seq_length(s.max_seq_length, self.config, s.albert_config_file)
         if s.do_train and not self.processor.has_split("train"):
             raise ValueError(f"--task_name={s.task_name} has no training set: fine-tune on mnli, then predict it "

@@ -127,10 +127,6 @@ class RaceTask(Task):
             raise ValueError(f"--task_name={s.task_name}: run_race.py only runs the task 'race'.")
         if s.high_only and s.middle_only:
             raise ValueError("--high_only and --middle_only exclude each other: set at most one.")
-        for flag in ("albert_config_file", "spm_model_file", "vocab_file"):
-            path = getattr(s, flag)
-            if path and not tf.io.gfile.exists(path):
-                raise FileNotFoundError(f"--{flag}={path} not found.")
         check_seq_length(s.max_seq_length, self.config, s.albert_config_file)
         if not 1 <= s.max_qa_length <= s.max_seq_length - 3:
             raise ValueError(f"--max_qa_length={s.max_qa_length} must be between 1 and --max_seq_length - 3 = "

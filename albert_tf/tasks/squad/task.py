@@ -106,10 +106,6 @@ class SquadTask(Task):
         s = self.settings
         if s.squad_version not in VERSIONS:
             raise ValueError(f"--squad_version={s.squad_version!r}: use {V1} or {V2}.")
-        for flag in ("spm_model_file", "albert_config_file"):
-            path = getattr(s, flag)
-            if path and not tf.io.gfile.exists(path):
-                raise FileNotFoundError(f"--{flag}={path} not found.")
         if (s.do_train or s.do_eval or s.do_predict) and getattr(self.tokenizer, "sp_model", None) is None:
             raise ValueError("SQuAD features need a SentencePiece model: pass --spm_model_file (e.g. "
                              "30k-clean.model), as in the original; WordPiece --vocab_file is not supported.")
