@@ -183,6 +183,12 @@ def chief_value(strategy: tf.distribute.Strategy, value: int) -> int:
     return int(strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(chief_only), axis=None))
 
 
+def barrier(strategy: tf.distribute.Strategy) -> None:
+    """Returns once every worker has reached it, so files the chief wrote before it (the best checkpoint's
+    copy after the last evaluation) are complete when the others read them. No-op on a single worker."""
+    chief_value(strategy, 0)
+
+
 def split_cpu_devices(num_devices: int) -> None:
     """Splits the physical CPU into ``num_devices`` logical devices (``CPU:0`` ... ``CPU:n-1``).
 

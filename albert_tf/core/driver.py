@@ -327,6 +327,9 @@ def _run(task: Task, strategy: tf.distribute.Strategy, chief: bool) -> dict[str,
 
     predictions, saved_models = None, {}
     if s.do_predict or s.export_dir:
+        # Every worker reads the chief's record: wait until the chief has written the last evaluation's best
+        # checkpoint (else another worker could predict with the previous best; found in a 2-worker run).
+        distribute.barrier(strategy)
         source = serving_checkpoint(task, sorted(model.head_variables()))
         logging.info("Predicting/exporting with %s", source.location)
         # A fine-tuned Hugging Face model has every head; a TF1 checkpoint is loaded strictly.
