@@ -185,9 +185,10 @@ def _worker(out_path: str, model_dir: str) -> None:
     )
 
 
-def albert_tasks(data: str, root: str, **overrides: Any) -> dict[str, Any]:
+def albert_tasks(data: str, root: str, glue_export_dir: Optional[str] = None, **overrides: Any) -> dict[str, Any]:
     """GLUE (RTE), SQuAD v2.0 and RACE on the tiny data `tests/test_training.py` writes under `data`, each
-    with its outputs in `root/<name>`: eval sets whose sizes are not multiples of the batches."""
+    with its outputs in `root/<name>`: eval sets whose sizes are not multiples of the batches. GLUE also
+    exports its SavedModels to `glue_export_dir` when given."""
     from albert_tf.tasks.glue.task import ClassifierRun, GlueTask
     from albert_tf.tasks.race.task import RaceRun, RaceTask
     from albert_tf.tasks.squad.task import SquadRun, SquadTask
@@ -200,7 +201,7 @@ def albert_tasks(data: str, root: str, **overrides: Any) -> dict[str, Any]:
     return {
         "glue": GlueTask(ClassifierRun(output_dir=os.path.join(root, "glue"), data_dir=os.path.join(data, "glue"),
                                        task_name="rte", train_batch_size=4, eval_batch_size=4, predict_batch_size=4,
-                                       train_step=2, **common)),
+                                       train_step=2, export_dir=glue_export_dir, **common)),
         "squad": SquadTask(SquadRun(output_dir=os.path.join(root, "squad"), squad_version="v2.0", train_file=squad_file,
                                     predict_file=squad_file, doc_stride=8, max_query_length=8, train_batch_size=4,
                                     predict_batch_size=6, num_train_epochs=1.0, start_n_top=3, end_n_top=2, **common)),
@@ -218,7 +219,9 @@ def _tasks(strategy_type: str, data: str, root: str, out_path: str) -> None:
         distribute.split_cpu_devices(2)
     strategy = distribute.get_strategy(strategy_type)
     results = {"replicas": strategy.num_replicas_in_sync, "chief": distribute.is_chief(strategy)}
-    for name, task in albert_tasks(data, root, do_train=False, do_eval=True, do_predict=True).items():
+    # Multi-worker: GLUE also exports (the chief alone writes; the test serves the SavedModel).
+    export_dir = os.path.join(root, "glue_export") if strategy_type == "multi_worker_mirrored" else None
+    for name, task in albert_tasks(data, root, export_dir, do_train=False, do_eval=True, do_predict=True).items():
         results[name] = driver.run(task, strategy)["eval"]
     with open(out_path, "w") as f:
         json.dump(results, f)

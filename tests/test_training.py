@@ -451,6 +451,22 @@ def test_albert_tasks_evaluate_and_predict_alike_under_every_strategy(tmp_path):
         for name in ("mirrored", "multi_worker_mirrored"):
             for output in RECORDS + outputs:
                 _assert_same_output(roots[name] / task / output, roots["one_device"] / task / output)
+            # Each run wrote its own eval/predict features: the same bytes (serialization order is fixed).
+            written = sorted(p.name for p in (roots[name] / task).glob("*.tf_record"))
+            assert written and written == sorted(p.name for p in (roots["one_device"] / task).glob("*.tf_record"))
+            for feature_file in written:
+                assert (roots[name] / task / feature_file).read_bytes() == (
+                    roots["one_device"] / task / feature_file).read_bytes(), (name, task, feature_file)
+    # Export under multi-worker (the chief alone wrote it): its SavedModel serves test_results.tsv's numbers.
+    glue = roots["multi_worker_mirrored"] / "glue"
+    exports = sorted(p.name for p in (roots["multi_worker_mirrored"] / "glue_export").iterdir())
+    assert len(exports) == 2 and exports[1] == exports[0] + "_text", exports
+    serve = tf.saved_model.load(str(roots["multi_worker_mirrored"] / "glue_export" / exports[0])).signatures[
+        "serving_default"]
+    records = [r.numpy() for r in tf.data.TFRecordDataset(str(glue / "rte_predict.tf_record"))]
+    served = serve(serialized_example=tf.constant(records))["probabilities"].numpy()
+    expected = np.loadtxt(glue / "test_results.tsv", delimiter="\t", ndmin=2)
+    np.testing.assert_allclose(served[:len(expected)], expected, rtol=0, atol=1e-6)
 
 
 _DECIMAL = re.compile(rb"-?\d+\.\d+(?:[eE][-+]?\d+)?")

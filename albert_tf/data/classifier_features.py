@@ -152,7 +152,7 @@ def serialize_features(features: InputFeatures, is_regression: bool) -> bytes:
         "segment_ids": records.int64_feature(features.segment_ids),
         "label_ids": label,
         "is_real_example": records.int64_feature([int(features.is_real_example)]),
-    }).SerializeToString()
+    }).SerializeToString(deterministic=True)  # map order fixed: the same bytes in every process
 
 
 def _encode_and_serialize(example: InputExample, encode: Callable[[InputExample], InputFeatures],
