@@ -169,9 +169,13 @@ def main(argv: list[str]) -> None:
     os.makedirs(work_dir, exist_ok=True)
     model = FLAGS.spm_model_file
     if not model:
-        from albert_tf.demo import train_sentencepiece  # the original's spm_train flags, symbols as lists
-
-        model = train_sentencepiece(",".join(files), os.path.join(work_dir, "bench-spm"), FLAGS.vocab_size)
+        # Trained in its own process (the original's spm_train flags, symbols as lists): this process must stay
+        # small, since Linux reports a child's peak memory as at least its parent's at the fork.
+        prefix = os.path.join(work_dir, "bench-spm")
+        subprocess.run([sys.executable, "-c", "import sys; from albert_tf.demo import train_sentencepiece; "
+                        "train_sentencepiece(*sys.argv[1:3], int(sys.argv[3]))", ",".join(files), prefix,
+                        str(FLAGS.vocab_size)], check=True, cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+        model = prefix + ".model"
     size_mb = sum(os.path.getsize(f) for f in files) / 1e6
     print(f"corpus: {len(files)} files, {size_mb:.2f} MB ({', '.join(os.path.basename(f) for f in files)}); "
           f"CPUs={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
