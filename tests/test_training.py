@@ -30,6 +30,7 @@ import test_pretraining as pretraining_test  # noqa: E402
 import albert_tf  # noqa: E402
 from albert_tf import checkpoints, metrics  # noqa: E402
 from albert_tf.core import distribute, evaluator, flags as runtime_flags, trainer as training  # noqa: E402
+from albert_tf.modeling import fast_path  # noqa: E402
 
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distributed_child.py")
 SUBPROCESS_TIMEOUT_S = 240
@@ -358,12 +359,14 @@ def test_runtime_flags():
     assert defaults.strategy_type == "one_device" and not defaults.use_tpu
     assert defaults.num_tpu_cores == 8 and defaults.iterations_per_loop == 1000
     assert runtime_flags.trainer_kwargs_from_flags(defaults) == {
-        "steps_per_loop": 1000, "log_steps": None, "jit_compile": False, "write_summaries": True}
+        "steps_per_loop": 1000, "log_steps": None, "jit_compile": False,  # no XLA for training on CPUs
+        "eval_jit_compile": not fast_path.cpu_has_avx512(), "write_summaries": True}
     assert isinstance(runtime_flags.strategy_from_flags(defaults), tf.distribute.OneDeviceStrategy)
 
     custom = _parsed_flags("--steps_per_loop=7", "--log_steps=3", "--jit_compile", "--notensorboard")
     assert runtime_flags.trainer_kwargs_from_flags(custom) == {
-        "steps_per_loop": 7, "log_steps": 3, "jit_compile": True, "write_summaries": False}
+        "steps_per_loop": 7, "log_steps": 3, "jit_compile": True, "eval_jit_compile": True, "write_summaries": False}
+    assert runtime_flags.trainer_kwargs_from_flags(_parsed_flags("--nojit_compile"))["eval_jit_compile"] is False
     with pytest.raises(ValueError, match="--steps_per_loop"):
         runtime_flags.trainer_kwargs_from_flags(_parsed_flags("--steps_per_loop=0"))
     with pytest.raises(ValueError, match="--use_tpu conflicts with --strategy_type=mirrored"):

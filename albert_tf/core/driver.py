@@ -131,7 +131,7 @@ class _Evaluation:
         self.model = model
         self.chief = distribute.is_chief(strategy)
         self.tracker = BestCheckpointTracker(task.settings.output_dir, task.metric_key, task.higher_is_better)
-        self.evaluator = Evaluator(strategy, model, task.settings.jit_compile)
+        self.evaluator = Evaluator(strategy, model, task.settings.eval_jit_compile)
         # Built now, before any training: a missing or malformed dev set fails at once, not at the first save.
         self._sets: list[EvalSet] = task.eval_sets()
 
@@ -339,7 +339,7 @@ def _run(task: Task, strategy: tf.distribute.Strategy, chief: bool) -> dict[str,
             loading.load_original_checkpoint(model, source)
         serving = serving_info(s.output_dir, source)
         if s.do_predict:
-            runner = Evaluator(strategy, model, s.jit_compile)
+            runner = Evaluator(strategy, model, s.eval_jit_compile)
             runner.checkpoint = serving
             predictions = task.predict(model, runner)
         if s.export_dir and chief:

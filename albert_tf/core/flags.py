@@ -108,7 +108,8 @@ def trainer_kwargs_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> di
     """The :class:`albert_tf.core.trainer.Trainer` keyword arguments the runtime flags control.
 
     Returns:
-      ``{"steps_per_loop", "log_steps", "jit_compile", "write_summaries"}``.
+      ``{"steps_per_loop", "log_steps", "jit_compile", "eval_jit_compile", "write_summaries"}``: `--jit_compile`
+      sets both XLA choices (training; evaluation and prediction); unset, each takes its measured default.
 
     Raises:
       ValueError: a non-positive ``--steps_per_loop``/``--iterations_per_loop`` or ``--log_steps``.
@@ -122,29 +123,30 @@ def trainer_kwargs_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> di
         )
     if flag_values.log_steps is not None and flag_values.log_steps < 1:
         raise ValueError(f"--log_steps must be >= 1 when set, got {flag_values.log_steps}.")
+    jit = flag_values.jit_compile
     return {
         "steps_per_loop": steps_per_loop,
         "log_steps": flag_values.log_steps,
-        "jit_compile": (flag_values.jit_compile if flag_values.jit_compile is not None else default_jit_compile(
-            flag_values["max_seq_length"].value if "max_seq_length" in flag_values else None)),
+        "jit_compile": jit if jit is not None else default_jit_compile(training=True),
+        "eval_jit_compile": jit if jit is not None else default_jit_compile(training=False),
         "write_summaries": flag_values.tensorboard,
     }
 
 
-def default_jit_compile(seq_length: Optional[int] = None) -> bool:
-    """The measured faster path for this machine's device kind and `seq_length` (--max_seq_length):
+def default_jit_compile(*, training: bool) -> bool:
+    """The measured faster path on this machine's device kind, for training or for evaluation and prediction:
     `albert_tf.modeling.fast_path.default_jit_compile`, whose docstring has the measurements."""
     import tensorflow as tf  # only after the cheap flag checks
 
     from albert_tf.modeling.fast_path import default_jit_compile as fastest
 
     device = next((kind for kind in ("TPU", "GPU") if tf.config.list_physical_devices(kind)), "CPU")
-    return fastest(device, seq_length)
+    return fastest(device, training=training)
 
 
 _Run = TypeVar("_Run")
 # Run-config fields filled from `trainer_kwargs_from_flags` (validated there) rather than a same-named flag.
-_TRAINER_FIELDS = ("steps_per_loop", "log_steps", "jit_compile", "write_summaries")
+_TRAINER_FIELDS = ("steps_per_loop", "log_steps", "jit_compile", "eval_jit_compile", "write_summaries")
 
 
 def run_config_from_flags(cls: type[_Run], flag_values: flags.FlagValues = flags.FLAGS, *,
@@ -155,8 +157,8 @@ def run_config_from_flags(cls: type[_Run], flag_values: flags.FlagValues = flags
     Every field of `cls` must be accounted for, so a misspelt or forgotten flag fails instead of silently
     keeping a default: a field takes the flag of its own name, or the flag `renames[field]`, or the
     runtime settings of `trainer_kwargs_from_flags` (`steps_per_loop`, `log_steps`, `jit_compile`,
-    `write_summaries`), or a value in `overrides`; a field declared `settings.UNFLAGGED` or listed in
-    `unflagged` keeps its default.
+    `eval_jit_compile`, `write_summaries`), or a value in `overrides`; a field declared `settings.UNFLAGGED`
+    or listed in `unflagged` keeps its default.
 
     Raises:
       ValueError: a field with no flag that is not listed in `unflagged`, or a `renames` / `unflagged`

@@ -61,8 +61,8 @@ class RuntimeSettings:
         "(mixed_bfloat16).", choices=PRECISIONS)
     jit_compile: Optional[bool] = setting(
         None, "XLA-compile each whole train step and the eval/predict forward pass. Default: on where it "
-        "measured faster: with a GPU/TPU, and on CPUs from --max_seq_length=512 on "
-        "(albert_tf/modeling/fast_path.py).")
+        "measured faster: with a GPU/TPU; on CPUs never for training, and for eval/predict on CPUs without "
+        "AVX-512 (albert_tf/modeling/fast_path.py).")
     steps_per_loop: Optional[int] = setting(
         None, "Train steps per tf.function call (host round trip). Default: --iterations_per_loop.")
     log_steps: Optional[int] = setting(
@@ -93,8 +93,8 @@ class RunSettings:
     `Task.num_warmup_steps()`.
 
     `RUNTIME` fields come from the runtime flags (`RuntimeSettings`): `steps_per_loop`, `log_steps`,
-    `jit_compile` and `write_summaries` computed by `trainer_kwargs_from_flags`, the others from the runtime
-    flag of the same name.
+    `jit_compile` (training), `eval_jit_compile` (evaluation and prediction) and `write_summaries` computed by
+    `trainer_kwargs_from_flags`, the others from the runtime flag of the same name.
     """
 
     output_dir: str = setting(help="Where checkpoints, evaluation and prediction results are written.")
@@ -128,6 +128,7 @@ class RunSettings:
     steps_per_loop: int = setting(1000, kind=RUNTIME)
     log_steps: Optional[int] = setting(None, kind=RUNTIME)
     jit_compile: bool = setting(False, kind=RUNTIME)
+    eval_jit_compile: bool = setting(False, kind=RUNTIME)
     write_summaries: bool = setting(True, kind=RUNTIME)
     gradient_accumulation_steps: int = setting(1, kind=RUNTIME)
     recompute_grad: bool = setting(False, kind=RUNTIME)
