@@ -83,7 +83,8 @@ def _run_all(module: serving.FeatureServing, runners: dict, batches: list[dict])
     """{form: {output: concatenated rows}} over the batches, "TF" first (the Keras model's function)."""
     function = module.concrete_function()
     results: dict[str, dict[str, list]] = {}
-    for batch in batches:
+    start = time.time()
+    for index, batch in enumerate(batches, 1):
         inputs = [np.asarray(batch[name], np.int32) for name in module.input_names]
         outs = {"TF": {k: v.numpy() for k, v in function(*[tf.constant(x) for x in inputs]).items()}}
         for label, runner in runners.items():
@@ -91,6 +92,10 @@ def _run_all(module: serving.FeatureServing, runners: dict, batches: list[dict])
         for label, out in outs.items():
             for key, value in out.items():
                 results.setdefault(label, {}).setdefault(key, []).append(np.asarray(value))
+        if index % 20 == 0 or index == len(batches):
+            elapsed = time.time() - start
+            print(f"  {index}/{len(batches)} batches through every form, {elapsed:.0f} s, "
+                  f"about {elapsed / index * (len(batches) - index):.0f} s left", flush=True)
     return {label: {k: np.concatenate(v) for k, v in out.items()} for label, out in results.items()}
 
 
