@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import os
 import time
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import tensorflow as tf
 from absl import logging
@@ -176,8 +176,13 @@ def eval_history_table(eval_results_file: str) -> list[str]:
     return lines
 
 
-def run_demo(options: DemoOptions, strategy: Optional[tf.distribute.Strategy] = None) -> dict[str, Any]:
+def run_demo(options: DemoOptions, strategy: Optional[tf.distribute.Strategy] = None,
+             runtime: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
     """Runs the whole pipeline; returns the pretraining summary and the list of evaluations.
+
+    `runtime`: `RunSettings` runtime fields for the pretraining run (`jit_compile`, `eval_jit_compile`,
+    `steps_per_loop`, `gradient_accumulation_steps`, ...; `albert-run-demo` passes what its runtime flags
+    set); a field not given keeps the demo's choice (100 steps per loop and log line) or `RunSettings`'.
 
     Raises:
       run_dir.OutputDirError: `output_dir` is unusable, or holds a demo run with other settings (and
@@ -218,7 +223,8 @@ def run_demo(options: DemoOptions, strategy: Optional[tf.distribute.Strategy] = 
         max_seq_length=options.max_seq_length, max_predictions_per_seq=options.max_predictions_per_seq,
         optimizer="lamb", learning_rate=options.learning_rate, num_train_steps=steps,
         num_warmup_steps=max(1, steps // 10), save_checkpoints_steps=max(1, steps // options.num_evals),
-        keep_checkpoint_max=2, max_eval_steps=20, steps_per_loop=min(100, steps), log_steps=min(100, steps))
+        keep_checkpoint_max=2, max_eval_steps=20,
+        **{"steps_per_loop": min(100, steps), "log_steps": min(100, steps), **(runtime or {})})
     logging.info("[4/4] Pretraining %d steps (batch %d, seq %d) into %s", steps, options.train_batch_size,
                  options.max_seq_length, run.output_dir)
     result = driver.run(PretrainingTask(run), strategy or distribute.get_strategy("one_device"))

@@ -2,10 +2,11 @@
 import sentencepiece
 
 import albert_tf
+from albert_tf import demo
 from albert_tf.demo import BUNDLED_CORPUS, SPECIAL_PIECES, DemoOptions, run_demo
 
 
-def test_demo_pipeline_end_to_end(tmp_path, capsys):
+def test_demo_pipeline_end_to_end(tmp_path, capsys, monkeypatch):
     corpus = tmp_path / "corpus.txt"
     with open(BUNDLED_CORPUS, encoding="utf-8") as f:
         corpus.write_text(f.read()[:60000], encoding="utf-8")
@@ -13,7 +14,12 @@ def test_demo_pipeline_end_to_end(tmp_path, capsys):
     options = DemoOptions(output_dir=str(out), corpus=str(corpus), vocab_size=400, max_seq_length=32,
                           max_predictions_per_seq=5, dupe_factor=1, train_batch_size=8, num_train_steps=4,
                           num_evals=2)
-    result = run_demo(options)
+    runs = []
+    real_run = demo.driver.run
+    monkeypatch.setattr(demo.driver, "run", lambda task, strategy: runs.append(task.settings) or real_run(task, strategy))
+    # What albert-run-demo's runtime flags set reaches the pretraining run; the rest keeps the demo's choice.
+    result = run_demo(options, runtime={"steps_per_loop": 3, "write_summaries": False})
+    assert [(r.steps_per_loop, r.log_steps, r.write_summaries) for r in runs] == [(3, 4, False)]
     assert [r["global_step"] for r in result["eval"]] == [2, 4]
     assert (out / "model" / "tf2_checkpoints").is_dir()
     sp = sentencepiece.SentencePieceProcessor(model_file=str(out / "spm.model"))

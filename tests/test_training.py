@@ -369,6 +369,18 @@ def test_runtime_flags():
     assert runtime_flags.trainer_kwargs_from_flags(_parsed_flags("--nojit_compile"))["eval_jit_compile"] is False
     with pytest.raises(ValueError, match="--steps_per_loop"):
         runtime_flags.trainer_kwargs_from_flags(_parsed_flags("--steps_per_loop=0"))
+
+    # A program that builds its own run settings (the demo) gets every runtime field the flags set,
+    # and keeps its own choice of the `own_defaults` fields unless their flag was given.
+    own = ("steps_per_loop", "log_steps")
+    given = runtime_flags.runtime_settings_from_flags(
+        _parsed_flags("--jit_compile", "--gradient_accumulation_steps=2", "--recompute_grad", "--log_steps=5",
+                      "--notensorboard"), own_defaults=own)
+    assert given == {"log_steps": 5, "jit_compile": True, "eval_jit_compile": True, "write_summaries": False,
+                     "gradient_accumulation_steps": 2, "recompute_grad": True, "overwrite_output_dir": False}
+    assert runtime_flags.runtime_settings_from_flags(
+        _parsed_flags("--iterations_per_loop=9"), own_defaults=own)["steps_per_loop"] == 9
+    assert runtime_flags.runtime_settings_from_flags(defaults)["steps_per_loop"] == 1000
     with pytest.raises(ValueError, match="--use_tpu conflicts with --strategy_type=mirrored"):
         runtime_flags.strategy_from_flags(_parsed_flags("--use_tpu", "--strategy_type=mirrored"))
     with pytest.raises(flags.IllegalFlagValueError):

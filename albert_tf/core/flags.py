@@ -144,6 +144,33 @@ def default_jit_compile(*, training: bool) -> bool:
     return fastest(device, training=training)
 
 
+def runtime_settings_from_flags(flag_values: flags.FlagValues = flags.FLAGS, *,
+                                own_defaults: Iterable[str] = ()) -> dict[str, Any]:
+    """The `RunSettings` fields the runtime flags set (its `settings.RUNTIME` fields), for a program that
+    builds its run settings itself (the demo) rather than through `run_config_from_flags`.
+
+    Args:
+      flag_values: parsed flags holding the runtime flags (`define_runtime_flags`).
+      own_defaults: fields the program chooses itself unless their flag is on the command line
+        (`steps_per_loop` also counts `--iterations_per_loop`); such a field is left out when not given.
+
+    Returns:
+      {field: value}: `steps_per_loop`, `log_steps`, `jit_compile`, `eval_jit_compile`, `write_summaries`
+      from `trainer_kwargs_from_flags`, the others from the flag of the same name.
+    """
+    given = {name for name in flag_values if flag_values[name].present}
+    if "iterations_per_loop" in given:
+        given.add("steps_per_loop")
+    trainer = trainer_kwargs_from_flags(flag_values)
+    values = {}
+    for field in dataclasses.fields(settings.RunSettings):
+        name = field.name
+        if settings.field_kind(field) != settings.RUNTIME or (name in own_defaults and name not in given):
+            continue
+        values[name] = trainer[name] if name in _TRAINER_FIELDS else flag_values[name].value
+    return values
+
+
 _Run = TypeVar("_Run")
 # Run-config fields filled from `trainer_kwargs_from_flags` (validated there) rather than a same-named flag.
 _TRAINER_FIELDS = ("steps_per_loop", "log_steps", "jit_compile", "eval_jit_compile", "write_summaries")

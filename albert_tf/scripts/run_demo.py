@@ -35,7 +35,9 @@ def main(_):
     logging.set_verbosity(logging.INFO)
     distribute.configure_precision(FLAGS.mixed_precision)
     options = runtime_flags.run_config_from_flags(DemoOptions, FLAGS)
-    run_demo(options, runtime_flags.strategy_from_flags(FLAGS))
+    # The runtime flags reach the pretraining run; the demo keeps its own loop and log lengths unless given.
+    runtime = runtime_flags.runtime_settings_from_flags(FLAGS, own_defaults=("steps_per_loop", "log_steps"))
+    run_demo(options, runtime_flags.strategy_from_flags(FLAGS), runtime)
 
 
 def entry() -> None:
