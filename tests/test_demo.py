@@ -1,4 +1,8 @@
 """The README's main job, shrunk: the full pipeline from raw text to both checkpoint layouts."""
+import json
+import subprocess
+import sys
+
 import sentencepiece
 
 import albert_tf
@@ -34,3 +38,24 @@ def test_demo_pipeline_end_to_end(tmp_path, capsys, monkeypatch):
     summary = capsys.readouterr().out
     assert f"Outputs in {out}/:" in summary
     assert "\n  albert_config.json " in summary and str(tmp_path) not in summary.split("Outputs in")[1].split("\n", 1)[1]
+
+
+_SCRIPT_WIRING = """
+import json, sys
+from albert_tf.scripts import run_demo as script
+seen = {}
+script.run_demo = lambda options, strategy, runtime: seen.update(runtime=runtime, output_dir=options.output_dir)
+script.FLAGS(["albert-run-demo", "--output_dir=x", "--jit_compile", "--steps_per_loop=3", "--notensorboard",
+              "--gradient_accumulation_steps=2"])
+script.main([])
+print(json.dumps(seen))
+"""
+
+
+def test_the_demo_script_hands_its_runtime_flags_to_the_run():
+    out = subprocess.run([sys.executable, "-c", _SCRIPT_WIRING], capture_output=True, text=True, check=True)
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["output_dir"] == "x"
+    assert seen["runtime"] == {"steps_per_loop": 3, "jit_compile": True, "eval_jit_compile": True,
+                               "write_summaries": False, "gradient_accumulation_steps": 2, "recompute_grad": False,
+                               "overwrite_output_dir": False}  # log_steps not given: the demo's own choice

@@ -354,33 +354,41 @@ def _parsed_flags(*argv: str) -> flags.FlagValues:
     return values
 
 
-def test_runtime_flags():
+def test_runtime_flags(monkeypatch):
+    # This machine's CPU kind is set here, so the expected defaults are literals: an AVX2 CPU without AVX-512
+    # trains without XLA and evaluates / predicts with it (albert_tf.modeling.fast_path).
+    monkeypatch.setattr(fast_path, "this_cpu_flags", lambda: frozenset({"avx2", "fma"}))
     defaults = _parsed_flags()
     assert defaults.strategy_type == "one_device" and not defaults.use_tpu
     assert defaults.num_tpu_cores == 8 and defaults.iterations_per_loop == 1000
-    assert runtime_flags.trainer_kwargs_from_flags(defaults) == {
-        "steps_per_loop": 1000, "log_steps": None, "jit_compile": False,  # no XLA for training on CPUs
-        "eval_jit_compile": not fast_path.cpu_has_avx512(), "write_summaries": True}
+    assert runtime_flags.runtime_settings_from_flags(defaults) == {
+        "steps_per_loop": 1000, "log_steps": None, "jit_compile": False, "eval_jit_compile": True,
+        "write_summaries": True, "gradient_accumulation_steps": 1, "recompute_grad": False,
+        "overwrite_output_dir": False}
+    monkeypatch.setattr(fast_path, "this_cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    assert runtime_flags.runtime_settings_from_flags(defaults)["eval_jit_compile"] is False
     assert isinstance(runtime_flags.strategy_from_flags(defaults), tf.distribute.OneDeviceStrategy)
 
-    custom = _parsed_flags("--steps_per_loop=7", "--log_steps=3", "--jit_compile", "--notensorboard")
-    assert runtime_flags.trainer_kwargs_from_flags(custom) == {
+    custom = runtime_flags.runtime_settings_from_flags(
+        _parsed_flags("--steps_per_loop=7", "--log_steps=3", "--jit_compile", "--notensorboard"))
+    assert {k: custom[k] for k in ("steps_per_loop", "log_steps", "jit_compile", "eval_jit_compile",
+                                   "write_summaries")} == {
         "steps_per_loop": 7, "log_steps": 3, "jit_compile": True, "eval_jit_compile": True, "write_summaries": False}
-    assert runtime_flags.trainer_kwargs_from_flags(_parsed_flags("--nojit_compile"))["eval_jit_compile"] is False
+    monkeypatch.setattr(fast_path, "this_cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert runtime_flags.runtime_settings_from_flags(_parsed_flags("--nojit_compile"))["eval_jit_compile"] is False
     with pytest.raises(ValueError, match="--steps_per_loop"):
-        runtime_flags.trainer_kwargs_from_flags(_parsed_flags("--steps_per_loop=0"))
+        runtime_flags.runtime_settings_from_flags(_parsed_flags("--steps_per_loop=0"))
 
     # A program that builds its own run settings (the demo) gets every runtime field the flags set,
     # and keeps its own choice of the `own_defaults` fields unless their flag was given.
-    own = ("steps_per_loop", "log_steps")
+    own_defaults = ("steps_per_loop", "log_steps")
     given = runtime_flags.runtime_settings_from_flags(
         _parsed_flags("--jit_compile", "--gradient_accumulation_steps=2", "--recompute_grad", "--log_steps=5",
-                      "--notensorboard"), own_defaults=own)
+                      "--notensorboard"), own_defaults=own_defaults)
     assert given == {"log_steps": 5, "jit_compile": True, "eval_jit_compile": True, "write_summaries": False,
                      "gradient_accumulation_steps": 2, "recompute_grad": True, "overwrite_output_dir": False}
     assert runtime_flags.runtime_settings_from_flags(
-        _parsed_flags("--iterations_per_loop=9"), own_defaults=own)["steps_per_loop"] == 9
-    assert runtime_flags.runtime_settings_from_flags(defaults)["steps_per_loop"] == 1000
+        _parsed_flags("--iterations_per_loop=9"), own_defaults=own_defaults)["steps_per_loop"] == 9
     with pytest.raises(ValueError, match="--use_tpu conflicts with --strategy_type=mirrored"):
         runtime_flags.strategy_from_flags(_parsed_flags("--use_tpu", "--strategy_type=mirrored"))
     with pytest.raises(flags.IllegalFlagValueError):

@@ -3,7 +3,7 @@
 `define_flags(cls)` defines one flag per `setting` field of `cls` (name, type, default, help, enum
 choices); `run_config_from_flags(cls)` builds `cls` back from the parsed flags through a strict table;
 `define_runtime_flags()` defines the TF2 runtime and original TPU flags (`RuntimeSettings`), and
-`strategy_from_flags` / `trainer_kwargs_from_flags` turn them into a strategy and trainer settings.
+`strategy_from_flags` / `runtime_settings_from_flags` turn them into a strategy and run settings.
 TensorFlow-free: flag errors answer before TensorFlow loads.
 """
 from __future__ import annotations
@@ -104,8 +104,8 @@ def strategy_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> tf.distr
     return strategy
 
 
-def trainer_kwargs_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> dict[str, Any]:
-    """The :class:`albert_tf.core.trainer.Trainer` keyword arguments the runtime flags control.
+def _computed_runtime_fields(flag_values: flags.FlagValues) -> dict[str, Any]:
+    """The `RunSettings` runtime fields computed from the runtime flags rather than copied from one flag.
 
     Returns:
       ``{"steps_per_loop", "log_steps", "jit_compile", "eval_jit_compile", "write_summaries"}``: `--jit_compile`
@@ -156,24 +156,24 @@ def runtime_settings_from_flags(flag_values: flags.FlagValues = flags.FLAGS, *,
 
     Returns:
       {field: value}: `steps_per_loop`, `log_steps`, `jit_compile`, `eval_jit_compile`, `write_summaries`
-      from `trainer_kwargs_from_flags`, the others from the flag of the same name.
+      from `_computed_runtime_fields`, the others from the flag of the same name.
     """
     given = {name for name in flag_values if flag_values[name].present}
     if "iterations_per_loop" in given:
         given.add("steps_per_loop")
-    trainer = trainer_kwargs_from_flags(flag_values)
+    computed = _computed_runtime_fields(flag_values)
     values = {}
     for field in dataclasses.fields(settings.RunSettings):
         name = field.name
         if settings.field_kind(field) != settings.RUNTIME or (name in own_defaults and name not in given):
             continue
-        values[name] = trainer[name] if name in _TRAINER_FIELDS else flag_values[name].value
+        values[name] = computed[name] if name in _COMPUTED_FIELDS else flag_values[name].value
     return values
 
 
 _Run = TypeVar("_Run")
-# Run-config fields filled from `trainer_kwargs_from_flags` (validated there) rather than a same-named flag.
-_TRAINER_FIELDS = ("steps_per_loop", "log_steps", "jit_compile", "eval_jit_compile", "write_summaries")
+# Run-config fields filled from `_computed_runtime_fields` (validated there) rather than a same-named flag.
+_COMPUTED_FIELDS = ("steps_per_loop", "log_steps", "jit_compile", "eval_jit_compile", "write_summaries")
 
 
 def run_config_from_flags(cls: type[_Run], flag_values: flags.FlagValues = flags.FLAGS, *,
@@ -183,7 +183,7 @@ def run_config_from_flags(cls: type[_Run], flag_values: flags.FlagValues = flags
 
     Every field of `cls` must be accounted for, so a misspelt or forgotten flag fails instead of silently
     keeping a default: a field takes the flag of its own name, or the flag `renames[field]`, or the
-    runtime settings of `trainer_kwargs_from_flags` (`steps_per_loop`, `log_steps`, `jit_compile`,
+    runtime settings of `_computed_runtime_fields` (`steps_per_loop`, `log_steps`, `jit_compile`,
     `eval_jit_compile`, `write_summaries`), or a value in `overrides`; a field declared `settings.UNFLAGGED`
     or listed in `unflagged` keeps its default.
 
@@ -198,15 +198,15 @@ def run_config_from_flags(cls: type[_Run], flag_values: flags.FlagValues = flags
     typos = sorted((set(renames) | unflagged | set(overrides)) - set(names))
     if typos:
         raise ValueError(f"{cls.__name__} has no field(s) {', '.join(typos)} (named in the flag table).")
-    trainer = trainer_kwargs_from_flags(flag_values)
+    computed = _computed_runtime_fields(flag_values)
     values: dict[str, Any] = {}
     missing = []
     for name in names:
         flag = renames.get(name, name)
         if name in overrides:
             values[name] = overrides[name]
-        elif name in _TRAINER_FIELDS:
-            values[name] = trainer[name]
+        elif name in _COMPUTED_FIELDS:
+            values[name] = computed[name]
         elif flag in flag_values:
             values[name] = flag_values[flag].value
         elif name not in unflagged | declared:

@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 # How a settings field is filled from the command line (`metadata["flag"]`).
 FLAG = "flag"  # a flag of the field's own name
 UNFLAGGED = "unflagged"  # no flag: the field keeps its default (the original script had none)
-RUNTIME = "runtime"  # computed from the runtime flags (`albert_tf.core.flags.trainer_kwargs_from_flags`)
+RUNTIME = "runtime"  # computed from the runtime flags (`albert_tf.core.flags.runtime_settings_from_flags`)
 
 # The strategies of `albert_tf.core.distribute.get_strategy` and the precisions of `configure_precision`.
 STRATEGY_TYPES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
@@ -94,7 +94,7 @@ class RunSettings:
 
     `RUNTIME` fields come from the runtime flags (`RuntimeSettings`): `steps_per_loop`, `log_steps`,
     `jit_compile` (training), `eval_jit_compile` (evaluation and prediction) and `write_summaries` computed by
-    `trainer_kwargs_from_flags`, the others from the runtime flag of the same name.
+    `runtime_settings_from_flags`, the others from the runtime flag of the same name.
     """
 
     output_dir: str = setting(help="Where checkpoints, evaluation and prediction results are written.")

@@ -8,12 +8,13 @@ docs/performance.md):
   seq 128 4.41 s vs 7.26 s with XLA, batch 4 x seq 384 6.96 s vs 12.36 s, batch 4 x seq 512 9.98 s vs
   14.14 s; AVX-512 (Zen 5), batch 8 x seq 128: 2.66 s vs 2.89 s. The training graph runs oneDNN's fused
   MatMul + BiasAdd kernels and XLA-compiles only the element-wise backward chains
-  (`layers._fused_gelu_backward`, `layers.softmax_fused_backward`); XLA's CPU dot emitter is slower on the
-  matmuls, which are most of a training step.
-* Evaluation / prediction (the forward pass) on CPUs: with XLA on AVX2-only CPUs (seq 128: 1.19 s vs 1.29 s,
-  seq 384: 1.88 s vs 2.10 s, seq 512: 2.52 s vs 3.13 s), without it on AVX-512 CPUs (seq 128: 0.74 s vs
-  0.85 s with XLA): oneDNN's AVX-512 matmuls beat XLA's there, while on AVX2 XLA's fused attention and
-  LayerNorm win.
+  (`layers._fused_gelu_backward`, `_fused_softmax_backward`, `_fused_layer_norm_backward`).
+* Evaluation / prediction (the forward pass) on CPUs: with XLA on the AVX2 EPYC (seq 128: 1.19 s vs
+  1.29 s, seq 384: 1.88 s vs 2.10 s, seq 512: 2.52 s vs 3.13 s), without it on the AVX-512 Zen 5 (seq
+  128: 0.74 s vs 0.85 s with XLA; earlier code, before the fused backward passes, which do not touch the
+  forward pass). Why XLA wins on one and loses on the other was not profiled. Only these two CPUs were
+  measured: XLA is chosen for x86 CPUs with AVX2 and without AVX-512; every other CPU (AVX-512 at other
+  lengths, ARM, unreadable flags) keeps the plain graph, as training does (XLA there is unmeasured).
 * GPU / TPU: XLA (fused element-wise kernels; the usual choice there; not measured in this project: no
   accelerator was lent).
 """
@@ -25,13 +26,18 @@ from typing import Optional
 _DEVICE_TYPES = ("CPU", "GPU", "TPU")
 
 
-def default_jit_compile(device_type: str, *, training: bool, cpu_avx512: Optional[bool] = None) -> bool:
+def default_jit_compile(device_type: str, *, training: bool, cpu_flags: Optional[frozenset[str]] = None) -> bool:
     """Whether to XLA-compile by default (the user's --jit_compile always wins).
 
     Args:
       device_type: "CPU", "GPU" or "TPU" (case-insensitive), the kind of device the model runs on.
       training: the training step (True) or the evaluation / prediction forward pass (False).
-      cpu_avx512: whether the CPU has AVX-512; None: this machine's (`cpu_has_avx512`).
+      cpu_flags: the x86 CPU's feature flags (`avx2`, `avx512f`, ...); None: this machine's (`cpu_flags`).
+
+    Returns:
+      True on GPU/TPU. On CPUs: False for training; for evaluation / prediction True only on an x86 CPU
+      with AVX2 and without AVX-512 (the kind measured faster with XLA); other CPUs (AVX-512, ARM, a CPU
+      whose flags cannot be read) keep the plain graph.
 
     Raises:
       ValueError: an unknown device type.
@@ -43,18 +49,19 @@ def default_jit_compile(device_type: str, *, training: bool, cpu_avx512: Optiona
         return True
     if training:
         return False
-    return not (cpu_has_avx512() if cpu_avx512 is None else cpu_avx512)
+    flags = this_cpu_flags() if cpu_flags is None else cpu_flags
+    return "avx2" in flags and "avx512f" not in flags
 
 
 @functools.lru_cache(maxsize=None)
-def cpu_has_avx512() -> bool:
-    """True when this machine's CPU reports AVX-512 Foundation (`avx512f` in /proc/cpuinfo); False where
-    /proc/cpuinfo is not readable (the AVX2 choice)."""
+def this_cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The feature flags of the first x86 `flags` line of `cpuinfo`; empty where there is none (ARM lists
+    `Features` instead) or the file cannot be read (not Linux)."""
     try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return "avx512f" in line.split(":", 1)[1].split()
+                if line.startswith("flags") and ":" in line:
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return False
+    return frozenset()

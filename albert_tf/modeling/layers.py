@@ -56,6 +56,50 @@ def _fused_softmax_backward(probs: tf.Tensor, dprobs: tf.Tensor) -> tf.Tensor:
     return (dprobs - tf.reduce_sum(dprobs * probs, axis=-1, keepdims=True)) * probs
 
 
+@tf.function(jit_compile=True, autograph=False)
+def _fused_layer_norm_backward(centered: tf.Tensor, rstd: tf.Tensor, gamma: tf.Tensor,
+                               dy: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Gradients of `centered * rstd * gamma + beta` (centered = x - mean(x), rstd = rsqrt(var + eps), over
+    the last axis) for x, gamma and beta, in one fused pass: with x_hat = centered * rstd and g = dy * gamma,
+    dx = rstd * (g - mean(g) - x_hat * mean(g * x_hat)); dgamma = sum(dy * x_hat), dbeta = sum(dy) over
+    every axis but the last. Shapes: centered, dy [..., C]; rstd [..., 1]; gamma [C]."""
+    x_hat = centered * rstd
+    g = dy * gamma
+    dx = rstd * (g - tf.reduce_mean(g, axis=-1, keepdims=True)
+                 - x_hat * tf.reduce_mean(g * x_hat, axis=-1, keepdims=True))
+    axes = list(range(dy.shape.rank - 1))
+    return dx, tf.reduce_sum(dy * x_hat, axis=axes), tf.reduce_sum(dy, axis=axes)
+
+
+def layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float) -> tf.Tensor:
+    """`(x - mean) * rsqrt(var + epsilon) * gamma + beta` over the last axis (biased variance), in the
+    inputs' dtype (`LayerNorm` passes float32). Shapes: x [..., C]; gamma, beta [C]."""
+    mean = tf.reduce_mean(x, axis=-1, keepdims=True)
+    centered = x - mean
+    variance = tf.reduce_mean(tf.square(centered), axis=-1, keepdims=True)
+    return centered * tf.math.rsqrt(variance + epsilon) * gamma + beta
+
+
+def layer_norm_fused_backward(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float) -> tf.Tensor:
+    """`layer_norm` (the same values) whose backward pass keeps only `x - mean` and the [..., 1] inverse
+    standard deviation, and is one fused kernel (differentiating op by op keeps more [..., C] tensors and
+    runs about a dozen element-wise passes without XLA)."""
+
+    @tf.custom_gradient
+    def forward(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor):
+        mean = tf.reduce_mean(x, axis=-1, keepdims=True)
+        centered = x - mean
+        variance = tf.reduce_mean(tf.square(centered), axis=-1, keepdims=True)
+        rstd = tf.math.rsqrt(variance + epsilon)
+
+        def grad(dy: tf.Tensor):
+            return _fused_layer_norm_backward(centered, rstd, gamma, dy)
+
+        return centered * rstd * gamma + beta, grad
+
+    return forward(x, gamma, beta)
+
+
 @tf.custom_gradient
 def gelu_saving_input(x: tf.Tensor):
     """`gelu` whose backward pass keeps only `x` (one [..., I] tensor) and recomputes the derivative.
@@ -124,14 +168,12 @@ class LayerNorm(keras.layers.Layer):
         self.gamma = self.add_weight("gamma", shape=[width], initializer="ones")
         super().build(input_shape)
 
-    def call(self, x: tf.Tensor) -> tf.Tensor:
-        dtype = x.dtype
-        x = tf.cast(x, tf.float32)
-        mean = tf.reduce_mean(x, axis=-1, keepdims=True)
-        centered = x - mean
-        variance = tf.reduce_mean(tf.square(centered), axis=-1, keepdims=True)
-        y = centered * tf.math.rsqrt(variance + self.epsilon) * tf.cast(self.gamma, tf.float32)
-        return tf.cast(y + tf.cast(self.beta, tf.float32), dtype)
+    def call(self, x: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        # In training, the same values with a fused backward pass (`layer_norm_fused_backward`).
+        norm = layer_norm_fused_backward if training is True else layer_norm
+        y = norm(tf.cast(x, tf.float32), tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32),
+                 self.epsilon)
+        return tf.cast(y, x.dtype)
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
