@@ -207,7 +207,9 @@ def albert_tasks(data: str, root: str, glue_export_dir: Optional[str] = None, **
                                     predict_batch_size=6, num_train_epochs=1.0, start_n_top=3, end_n_top=2, **common)),
         "race": RaceTask(RaceRun(output_dir=os.path.join(root, "race"), data_dir=os.path.join(data, "race"),
                                  max_qa_length=8, train_batch_size=4, eval_batch_size=4, predict_batch_size=6,
-                                 train_step=2, warmup_step=1, **common)),
+                                 train_step=2, warmup_step=1,
+                                 # RACE evaluates and predicts XLA-compiled (the default on AVX2 CPUs).
+                                 **{"eval_jit_compile": True, **common})),
     }
 
 
