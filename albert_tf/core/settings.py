@@ -61,8 +61,8 @@ class RuntimeSettings:
         "(mixed_bfloat16).", choices=PRECISIONS)
     jit_compile: Optional[bool] = setting(
         None, "XLA-compile each whole train step and the eval/predict forward pass. Default: on where it "
-        "measured faster: with a GPU/TPU; on CPUs never for training, and for eval/predict on CPUs without "
-        "AVX-512 (albert_tf/modeling/fast_path.py).")
+        "measured faster: with a GPU/TPU; on CPUs never for training, and for eval/predict only on x86 CPUs "
+        "with AVX2 and without AVX-512 (albert_tf/modeling/fast_path.py).")
     steps_per_loop: Optional[int] = setting(
         None, "Train steps per tf.function call (host round trip). Default: --iterations_per_loop.")
     log_steps: Optional[int] = setting(

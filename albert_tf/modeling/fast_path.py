@@ -32,7 +32,7 @@ def default_jit_compile(device_type: str, *, training: bool, cpu_flags: Optional
     Args:
       device_type: "CPU", "GPU" or "TPU" (case-insensitive), the kind of device the model runs on.
       training: the training step (True) or the evaluation / prediction forward pass (False).
-      cpu_flags: the x86 CPU's feature flags (`avx2`, `avx512f`, ...); None: this machine's (`cpu_flags`).
+      cpu_flags: the x86 CPU's feature flags (`avx2`, `avx512f`, ...); None: this machine's (`this_cpu_flags`).
 
     Returns:
       True on GPU/TPU. On CPUs: False for training; for evaluation / prediction True only on an x86 CPU
